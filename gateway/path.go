@@ -1,0 +1,171 @@
+package gateway
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// normalizeURL rewrites u.Path into the form the router matches and the
+// upstream receives: duplicate slashes collapsed, "." and ".." segments
+// resolved (RFC 3986 §5.2.4; ".." never climbs above the root), and
+// percent-encoding made canonical. Unless allowAmbiguous is set it refuses
+// encodings that different servers decode differently, the root of many
+// path-confusion bypasses: %2F, %5C or '\', %00 and other control
+// characters, and '#'.
+func normalizeURL(u *url.URL, requestURI string, allowAmbiguous bool) *Error {
+	if !allowAmbiguous {
+		raw := requestURI
+		if raw == "" || raw[0] != '/' {
+			// Absolute-form or a request built in-process: use the
+			// escaped form the URL keeps.
+			raw = u.EscapedPath()
+		} else if i := strings.IndexByte(raw, '?'); i >= 0 {
+			raw = raw[:i]
+		}
+		if bad := ambiguous(raw); bad != "" {
+			return &Error{Status: http.StatusBadRequest, Detail: "the request path contains " + bad + ", which the gateway does not accept"}
+		}
+	}
+	p := u.Path
+	if p == "" || p[0] != '/' {
+		if p == "" && (requestURI == "" || requestURI[0] != '*') {
+			p = "/"
+		} else {
+			return &Error{Status: http.StatusBadRequest, Detail: "the request path must begin with '/'"}
+		}
+	}
+	if c := cleanPath(p); c != p {
+		u.Path = c
+		u.RawPath = ""
+	} else if u.RawPath != "" && !allowAmbiguous {
+		// Only canonical encodings go upstream: the upstream then decodes
+		// exactly the path the routes were matched on.
+		u.RawPath = ""
+	}
+	return nil
+}
+
+// ambiguous names the first ambiguous sequence in the raw path, or "".
+func ambiguous(raw string) string {
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
+		switch {
+		case c == '%':
+			if i+2 >= len(raw) {
+				return "a truncated percent-encoding"
+			}
+			b, ok := unhex2(raw[i+1], raw[i+2])
+			if !ok {
+				return "an invalid percent-encoding"
+			}
+			switch {
+			case b == '/':
+				return "an encoded slash (%2F)"
+			case b == '\\':
+				return "an encoded backslash (%5C)"
+			case b < 0x20 || b == 0x7f:
+				return "an encoded control character"
+			}
+			i += 2
+		case c == '\\':
+			return "a backslash"
+		case c == '#':
+			return "a '#'"
+		case c < 0x20 || c == 0x7f:
+			return "a control character"
+		}
+	}
+	return ""
+}
+
+func unhex2(a, b byte) (byte, bool) {
+	x, ok1 := unhex(a)
+	y, ok2 := unhex(b)
+	return x<<4 | y, ok1 && ok2
+}
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
+
+// cleanPath returns p with empty, "." and ".." segments resolved. A trailing
+// slash, or a trailing dot segment, leaves a trailing slash, as in RFC 3986.
+// p must begin with '/'. A clean path is returned as is, without allocating.
+func cleanPath(p string) string {
+	if isClean(p) {
+		return p
+	}
+	out := make([]byte, 0, len(p))
+	i := 0
+	for i < len(p) {
+		// p[i] == '/'; find the segment after it.
+		j := i + 1
+		for j < len(p) && p[j] != '/' {
+			j++
+		}
+		seg := p[i+1 : j]
+		last := j == len(p)
+		switch seg {
+		case "", ".":
+			if last {
+				out = append(out, '/')
+			}
+		case "..":
+			if k := lastSlash(out); k >= 0 {
+				out = out[:k]
+			}
+			if last {
+				out = append(out, '/')
+			}
+		default:
+			out = append(out, '/')
+			out = append(out, seg...)
+		}
+		i = j
+	}
+	if len(out) == 0 {
+		return "/"
+	}
+	return string(out)
+}
+
+func lastSlash(b []byte) int {
+	for i := len(b) - 1; i >= 0; i-- {
+		if b[i] == '/' {
+			return i
+		}
+	}
+	return -1
+}
+
+func isClean(p string) bool {
+	for i := 0; i < len(p); i++ {
+		if p[i] != '/' {
+			continue
+		}
+		rest := p[i+1:]
+		switch {
+		case rest == "":
+			// trailing slash is fine
+		case rest[0] == '/':
+			return false
+		case rest[0] == '.':
+			if len(rest) == 1 || rest[1] == '/' {
+				return false
+			}
+			if rest[1] == '.' && (len(rest) == 2 || rest[2] == '/') {
+				return false
+			}
+		}
+	}
+	return true
+}

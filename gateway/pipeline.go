@@ -1,0 +1,314 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// Options are the settings a Router or a Pipeline applies to every request
+// before its stages run. The zero value is the safe default.
+type Options struct {
+	// MaxBodyBytes limits request bodies, whether a stage buffers them or
+	// they stream to the upstream: past it the client gets 413. 0 means
+	// DefaultMaxBodyBytes; a negative value means no limit. A Route may
+	// override it.
+	MaxBodyBytes int64
+
+	// TrustedProxies are the networks of proxies in front of the gateway
+	// whose X-Forwarded-For the gateway believes when it works out
+	// Request.ClientIP, and whose X-Forwarded-* fields an upstream may keep.
+	// Nil trusts nobody: every client-sent X-Forwarded-* field is dropped.
+	TrustedProxies []netip.Prefix
+
+	// AllowAmbiguousPaths turns off the rejection of request paths whose
+	// meaning depends on who decodes them: encoded slash (%2F), backslash
+	// (%5C or literal), NUL and other control characters, and '#'. Dot
+	// segments are still resolved. Leave it off unless a backend needs them.
+	AllowAmbiguousPaths bool
+
+	// Logger receives internal errors and recovered panics; nil means
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+func (o *Options) logger() *slog.Logger {
+	if o.Logger != nil {
+		return o.Logger
+	}
+	return slog.Default()
+}
+
+func (o *Options) maxBody() int64 {
+	if o.MaxBodyBytes == 0 {
+		return DefaultMaxBodyBytes
+	}
+	return o.MaxBodyBytes
+}
+
+func (o *Options) trusts(a netip.Addr) bool {
+	for _, p := range o.TrustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// resolveClient sets the client address from the peer and, when the peer is
+// trusted, from X-Forwarded-For read right to left up to the first address
+// that is not a trusted proxy (the left part is whatever the client wrote).
+func (o *Options) resolveClient(req *Request) {
+	if len(o.TrustedProxies) == 0 || !req.clientIP.IsValid() || !o.trusts(req.clientIP) {
+		return
+	}
+	req.peerTrusted = true
+	values := req.HTTP.Header["X-Forwarded-For"]
+	for i := len(values) - 1; i >= 0; i-- {
+		v := values[i]
+		for v != "" {
+			j := strings.LastIndexByte(v, ',')
+			item := strings.TrimSpace(v[j+1:])
+			if j < 0 {
+				v = ""
+			} else {
+				v = v[:j]
+			}
+			a, ok := parseForwardedAddr(item)
+			if !ok {
+				return
+			}
+			req.clientIP = a
+			if !o.trusts(a) {
+				return
+			}
+		}
+	}
+}
+
+func parseForwardedAddr(s string) (netip.Addr, bool) {
+	if a, err := netip.ParseAddr(s); err == nil {
+		return a.Unmap(), true
+	}
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr().Unmap(), true
+	}
+	return netip.Addr{}, false
+}
+
+// A Pipeline is a chain of stages ending in an upstream, built once. It is a
+// Handler, so a Router can serve it as a route, and an http.Handler, so it can
+// be mounted on its own anywhere net/http is used.
+type Pipeline struct {
+	// Options apply when the Pipeline serves HTTP on its own; set them
+	// before the first request. Under a Router the Router's options apply.
+	Options Options
+
+	h Handler
+}
+
+// NewPipeline returns a pipeline that runs stages in order, then upstream.
+func NewPipeline(upstream Handler, stages ...Stage) *Pipeline {
+	return &Pipeline{h: Chain(upstream, stages...)}
+}
+
+// Serve runs the pipeline for req.
+func (p *Pipeline) Serve(ctx context.Context, req *Request) (*Response, error) {
+	return p.h.Serve(ctx, req)
+}
+
+// ServeHTTP normalises the request path, applies the options and serves the
+// request through the pipeline.
+func (p *Pipeline) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodConnect || r.Method == http.MethodTrace {
+		writeError(w, nil, &Error{Status: http.StatusMethodNotAllowed, Detail: "method " + r.Method + " is not served"}, &p.Options)
+		return
+	}
+	req, perr := newServerRequest(w, r, &p.Options)
+	if perr != nil {
+		writeError(w, nil, perr, &p.Options)
+		return
+	}
+	serve(w, req, p.h, &p.Options, req.maxBody)
+}
+
+// newServerRequest wraps r and normalises its path.
+func newServerRequest(w http.ResponseWriter, r *http.Request, o *Options) (*Request, *Error) {
+	req := new(Request)
+	req.init(r)
+	req.w = w
+	if err := normalizeURL(&req.url, r.RequestURI, o.AllowAmbiguousPaths); err != nil {
+		return nil, err
+	}
+	o.resolveClient(req)
+	return req, nil
+}
+
+// serve runs h for req and writes what it returns: the one place where a
+// gateway reply, or a problem, reaches the client.
+func serve(w http.ResponseWriter, req *Request, h Handler, o *Options, maxBody int64) {
+	req.maxBody = maxBody
+	r := req.HTTP
+	if maxBody >= 0 && r.Body != nil && r.Body != http.NoBody {
+		if r.ContentLength > maxBody {
+			writeError(w, req, tooLarge(maxBody), o)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	}
+	resp, err := call(r.Context(), h, req, o)
+	if err != nil {
+		resp.Close()
+		writeError(w, req, err, o)
+		return
+	}
+	writeResponse(w, req, resp, o)
+}
+
+// call runs h and turns a panic into an internal error, so one bad stage
+// costs one request, not the server.
+func call(ctx context.Context, h Handler, req *Request, o *Options) (resp *Response, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			buf := make([]byte, 16<<10)
+			buf = buf[:runtime.Stack(buf, false)]
+			o.logger().Error("gateway: panic in pipeline", "route", routeName(req), "panic", v, "stack", string(buf))
+			resp, err = nil, &Error{Status: http.StatusInternalServerError, Detail: "the gateway failed to handle the request"}
+		}
+	}()
+	return h.Serve(ctx, req)
+}
+
+func routeName(req *Request) string {
+	if req != nil && req.route != nil {
+		return req.route.Name
+	}
+	return ""
+}
+
+func writeError(w http.ResponseWriter, req *Request, err error, o *Options) {
+	p, internal := ProblemFor(err)
+	if internal {
+		o.logger().Error("gateway: internal error", "route", routeName(req), "err", err)
+	} else if p.status() >= 500 && p.Err != nil {
+		o.logger().Warn("gateway: upstream error", "route", routeName(req), "status", p.status(), "err", p.Err)
+	}
+	if req != nil && req.HTTP.Context().Err() != nil && errors.Is(err, context.Canceled) {
+		return // the client is gone; nobody would read the reply
+	}
+	p.Write(w)
+}
+
+var copyBufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// writeResponse copies resp to w: status, header, body (flushed as it
+// arrives when its length is unknown) and trailers.
+func writeResponse(w http.ResponseWriter, req *Request, resp *Response, o *Options) {
+	if resp == nil {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	status := resp.status()
+	if status == http.StatusSwitchingProtocols {
+		serveUpgrade(w, req, resp, o)
+		return
+	}
+	h := w.Header()
+	for k, v := range resp.Header {
+		h[k] = v
+	}
+	if resp.Body != nil && resp.ContentLength >= 0 && bodyAllowed(status) {
+		h["Content-Length"] = []string{contentLengthValue(resp.ContentLength)}
+	}
+	var announced []string
+	if len(resp.Trailer) > 0 {
+		announced = make([]string, 0, len(resp.Trailer))
+		for k := range resp.Trailer {
+			announced = append(announced, k)
+		}
+		h["Trailer"] = []string{strings.Join(announced, ", ")}
+	}
+	w.WriteHeader(status)
+	if resp.Body == nil {
+		return
+	}
+	defer resp.Body.Close()
+	if !bodyAllowed(status) || req.HTTP.Method == http.MethodHead {
+		return
+	}
+	if resp.buffered {
+		if len(resp.buf) > 0 {
+			w.Write(resp.buf)
+		}
+	} else if err := copyBody(w, resp.Body, resp.ContentLength < 0); err != nil {
+		if errors.Is(err, errReadBody) {
+			o.logger().Warn("gateway: reply body cut short", "route", routeName(req), "err", err)
+			// Abort the connection so the client sees a truncated reply as
+			// truncated, not as a complete one.
+			panic(http.ErrAbortHandler)
+		}
+		return
+	}
+	for k, v := range resp.Trailer {
+		if !slices.Contains(announced, k) {
+			k = http.TrailerPrefix + k
+		}
+		h[k] = v
+	}
+}
+
+var errReadBody = errors.New("gateway: reading reply body")
+
+type readErr struct{ err error }
+
+func (e readErr) Error() string        { return e.err.Error() }
+func (e readErr) Is(target error) bool { return target == errReadBody }
+func (e readErr) Unwrap() error        { return e.err }
+
+// copyBody copies body to w; with flush set it flushes after every read, so
+// event streams and long polls reach the client without delay.
+func copyBody(w http.ResponseWriter, body io.Reader, flush bool) error {
+	bp := copyBufPool.Get().(*[]byte)
+	defer copyBufPool.Put(bp)
+	buf := *bp
+	var flusher http.Flusher
+	if flush {
+		if f, ok := w.(http.Flusher); ok {
+			flusher = f
+		} else {
+			rc := http.NewResponseController(w)
+			flusher = flusherFunc(func() { rc.Flush() })
+		}
+	}
+	for {
+		n, rerr := body.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return werr
+			}
+			if flusher != nil {
+				flusher.Flush()
+			}
+		}
+		if rerr == io.EOF {
+			return nil
+		}
+		if rerr != nil {
+			return readErr{rerr}
+		}
+	}
+}
+
+type flusherFunc func()
+
+func (f flusherFunc) Flush() { f() }

@@ -1,0 +1,214 @@
+package gateway
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+)
+
+// DefaultMaxBodyBytes is the request body limit when none is configured.
+const DefaultMaxBodyBytes = 10 << 20
+
+// A Param is one path parameter captured by the route pattern.
+type Param struct {
+	Name  string
+	Value string
+}
+
+// A Request is one client request travelling through a pipeline, together
+// with what the gateway and its stages learned about it.
+//
+// Stages run one after another on the goroutine serving the request, so they
+// may read and change it without locking; a stage that fans out to several
+// goroutines must not change it while they run.
+type Request struct {
+	// HTTP is the request as the upstream will receive it. Its URL.Path is the
+	// normalised path the route was matched on. Stages may change its Header,
+	// URL.Path and URL.RawQuery; they change the body only through SetBody.
+	// It is a shallow copy of the server's request: Header is shared with it.
+	HTTP *http.Request
+
+	// Principal is the authenticated caller, set by an Authenticator stage;
+	// nil until then.
+	Principal *Principal
+
+	// Version is the API version the router selected, or "".
+	Version string
+
+	route    *Route
+	params   []Param
+	paramBuf [6]Param
+
+	clientIP    netip.Addr
+	peerTrusted bool
+
+	maxBody  int64
+	body     []byte
+	bodyRead bool
+
+	w      http.ResponseWriter
+	values map[any]any
+
+	httpReq http.Request
+	url     url.URL
+}
+
+// NewRequest wraps r for a pipeline, for tests and for in-process callers.
+// The gateway's own server path does the same and also sets the route, the
+// client address and the body limit.
+func NewRequest(r *http.Request) *Request {
+	req := new(Request)
+	req.init(r)
+	return req
+}
+
+func (req *Request) init(r *http.Request) {
+	req.httpReq = *r
+	if r.URL != nil {
+		req.url = *r.URL
+		req.httpReq.URL = &req.url
+	}
+	req.HTTP = &req.httpReq
+	req.params = req.paramBuf[:0]
+	req.maxBody = DefaultMaxBodyBytes
+	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		req.clientIP = ap.Addr().Unmap()
+	} else if a, err := netip.ParseAddr(r.RemoteAddr); err == nil {
+		req.clientIP = a.Unmap()
+	}
+}
+
+// Route returns the route that matched the request, or nil outside a Router.
+// The caller must not modify it.
+func (req *Request) Route() *Route { return req.route }
+
+// Param returns the value of the path parameter called name, or "".
+// Values are percent-decoded.
+func (req *Request) Param(name string) string {
+	for _, p := range req.params {
+		if p.Name == name {
+			return p.Value
+		}
+	}
+	return ""
+}
+
+// Params returns all path parameters in pattern order. The caller must not
+// modify the slice.
+func (req *Request) Params() []Param { return req.params }
+
+// ClientIP returns the address of the client: the peer's address, or, when
+// the peer is a trusted proxy, the nearest untrusted address it forwarded.
+func (req *Request) ClientIP() netip.Addr { return req.clientIP }
+
+// FromTrustedProxy reports whether the peer that sent the request is one of
+// the configured trusted proxies, whose X-Forwarded-* fields may be kept.
+func (req *Request) FromTrustedProxy() bool { return req.peerTrusted }
+
+// SetValue stores a value for later stages, like context.WithValue but
+// without growing the context chain.
+func (req *Request) SetValue(key, value any) {
+	if req.values == nil {
+		req.values = make(map[any]any, 2)
+	}
+	req.values[key] = value
+}
+
+// Value returns the value SetValue stored under key, or nil.
+func (req *Request) Value(key any) any { return req.values[key] }
+
+// MaxBodyBytes returns the body limit that applies to this request; a
+// negative value means no limit.
+func (req *Request) MaxBodyBytes() int64 { return req.maxBody }
+
+// Body reads the whole request body, up to the route's limit, and returns it.
+// The body is buffered only when a stage calls Body: a route whose stages
+// never do streams it to the upstream unread. After Body the upstream still
+// receives the body, from the buffer. A body over the limit fails with a 413
+// *Error.
+func (req *Request) Body() ([]byte, error) {
+	if req.bodyRead {
+		return req.body, nil
+	}
+	r := req.HTTP
+	if r.Body == nil || r.Body == http.NoBody {
+		req.bodyRead = true
+		return nil, nil
+	}
+	limit := req.maxBody
+	if limit >= 0 && r.ContentLength > limit {
+		return nil, tooLarge(limit)
+	}
+	var buf bytes.Buffer
+	if r.ContentLength > 0 {
+		buf.Grow(int(r.ContentLength))
+	}
+	src := io.Reader(r.Body)
+	if limit >= 0 {
+		src = io.LimitReader(r.Body, limit+1)
+	}
+	_, err := buf.ReadFrom(src)
+	r.Body.Close()
+	if err != nil {
+		if _, ok := err.(*http.MaxBytesError); ok {
+			return nil, tooLarge(limit)
+		}
+		return nil, &Error{Status: http.StatusBadRequest, Detail: "the request body could not be read", Err: err}
+	}
+	if limit >= 0 && int64(buf.Len()) > limit {
+		return nil, tooLarge(limit)
+	}
+	req.SetBody(buf.Bytes())
+	return req.body, nil
+}
+
+func tooLarge(limit int64) *Error {
+	return Errorf(http.StatusRequestEntityTooLarge, "the request body is larger than the %d bytes this route accepts", limit)
+}
+
+// SetBody replaces the request body the upstream will receive, and its
+// Content-Length.
+func (req *Request) SetBody(b []byte) {
+	req.body, req.bodyRead = b, true
+	r := req.HTTP
+	r.ContentLength = int64(len(b))
+	r.TransferEncoding = nil
+	r.Header.Del("Content-Length")
+	if len(b) == 0 {
+		r.Body = http.NoBody
+		r.GetBody = func() (io.ReadCloser, error) { return http.NoBody, nil }
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(b))
+	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+}
+
+// WriteInformational sends a 1xx interim response, such as 103 Early Hints,
+// to the client ahead of the final one. Upstreams relay the interim responses
+// of their backends with it. It must be called before the pipeline returns
+// its response, from the goroutine serving the request or one it waits for.
+func (req *Request) WriteInformational(code int, header http.Header) {
+	if req.w == nil || code < 100 || code > 199 || code == http.StatusSwitchingProtocols {
+		return
+	}
+	h := req.w.Header()
+	for k, v := range header {
+		h[k] = v
+	}
+	req.w.WriteHeader(code)
+	for k := range header {
+		delete(h, k)
+	}
+}
+
+// mediaTypeIs reports whether the Content-Type value ct names media type mt,
+// ignoring case and parameters.
+func mediaTypeIs(ct, mt string) bool {
+	if i := strings.IndexByte(ct, ';'); i >= 0 {
+		ct = ct[:i]
+	}
+	return strings.EqualFold(strings.TrimSpace(ct), mt)
+}

@@ -1,0 +1,3 @@
+module github.com/gatekit/gatekit
+
+go 1.26
