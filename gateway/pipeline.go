@@ -136,7 +136,7 @@ func (p *Pipeline) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, nil, perr, &p.Options)
 		return
 	}
-	serve(w, req, p.h, &p.Options, req.maxBody)
+	serve(w, req, p.h, &p.Options, p.Options.maxBody())
 }
 
 // newServerRequest wraps r and normalises its path.

@@ -1,0 +1,175 @@
+package gateway
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+)
+
+// Defaults of a Server; each is overridable by its field.
+const (
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultReadTimeout       = 60 * time.Second
+	DefaultIdleTimeout       = 120 * time.Second
+	DefaultMaxHeaderBytes    = 64 << 10
+	DefaultShutdownTimeout   = 30 * time.Second
+)
+
+// A Server serves a gateway over HTTP or HTTPS with safe defaults: bounded
+// time to read headers and bodies, bounded header size, idle connections
+// closed, TLS 1.2 at least, and a graceful shutdown that finishes the
+// requests in flight. The zero value with Addr and Handler set is ready.
+type Server struct {
+	// Addr is the TCP address to listen on, such as ":8080".
+	Addr string
+	// Handler serves requests, usually a *Router.
+	Handler http.Handler
+
+	// ReadHeaderTimeout bounds the time to read a request's header
+	// (slowloris); 0 means DefaultReadHeaderTimeout.
+	ReadHeaderTimeout time.Duration
+	// ReadTimeout bounds the time to read a whole request, body included;
+	// 0 means DefaultReadTimeout, negative means none (for long uploads).
+	ReadTimeout time.Duration
+	// WriteTimeout bounds the time to write a reply; 0 means none, so event
+	// streams and long downloads are not cut. Upstream timeouts answer 504.
+	WriteTimeout time.Duration
+	// IdleTimeout closes keep-alive connections idle this long; 0 means
+	// DefaultIdleTimeout.
+	IdleTimeout time.Duration
+	// MaxHeaderBytes bounds the request line and header; 0 means
+	// DefaultMaxHeaderBytes. Bodies are bounded per route (Options).
+	MaxHeaderBytes int
+	// ShutdownTimeout bounds how long a shutdown waits for requests in
+	// flight before closing their connections; 0 means
+	// DefaultShutdownTimeout.
+	ShutdownTimeout time.Duration
+
+	// TLSConfig, when set, makes the server speak HTTPS. Its MinVersion is
+	// raised to TLS 1.2 if lower. Certificates come from it or from
+	// CertFile and KeyFile.
+	TLSConfig *tls.Config
+	// CertFile and KeyFile name a PEM certificate chain and key for HTTPS.
+	CertFile, KeyFile string
+	// ClientCAs, when set, turns on mutual TLS: every client must present a
+	// certificate that chains to one of these roots.
+	ClientCAs *x509.CertPool
+
+	// Logger receives server errors; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+func orDefault[T int | time.Duration](v, def T) T {
+	if v == 0 {
+		return def
+	}
+	if v < 0 {
+		return 0
+	}
+	return v
+}
+
+func (s *Server) httpServer() (*http.Server, error) {
+	if s.Handler == nil {
+		return nil, errors.New("gateway: Server.Handler is required")
+	}
+	log := s.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	hs := &http.Server{
+		Addr:              s.Addr,
+		Handler:           s.Handler,
+		ReadHeaderTimeout: orDefault(s.ReadHeaderTimeout, DefaultReadHeaderTimeout),
+		ReadTimeout:       orDefault(s.ReadTimeout, DefaultReadTimeout),
+		WriteTimeout:      orDefault(s.WriteTimeout, 0),
+		IdleTimeout:       orDefault(s.IdleTimeout, DefaultIdleTimeout),
+		MaxHeaderBytes:    orDefault(s.MaxHeaderBytes, DefaultMaxHeaderBytes),
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	if s.TLSConfig != nil || s.CertFile != "" || s.ClientCAs != nil {
+		cfg := &tls.Config{}
+		if s.TLSConfig != nil {
+			cfg = s.TLSConfig.Clone()
+		}
+		if cfg.MinVersion < tls.VersionTLS12 {
+			cfg.MinVersion = tls.VersionTLS12
+		}
+		if s.CertFile != "" || s.KeyFile != "" {
+			cert, err := tls.LoadX509KeyPair(s.CertFile, s.KeyFile)
+			if err != nil {
+				return nil, fmt.Errorf("gateway: Server.CertFile/KeyFile: %w", err)
+			}
+			cfg.Certificates = append(cfg.Certificates, cert)
+		}
+		if len(cfg.Certificates) == 0 && cfg.GetCertificate == nil && cfg.GetConfigForClient == nil {
+			return nil, errors.New("gateway: Server: TLS needs a certificate: set CertFile and KeyFile or TLSConfig.Certificates")
+		}
+		if s.ClientCAs != nil {
+			cfg.ClientCAs = s.ClientCAs
+			cfg.ClientAuth = tls.RequireAndVerifyClientCert
+		}
+		hs.TLSConfig = cfg
+	}
+	return hs, nil
+}
+
+// ListenAndServe listens on Addr and serves until ctx is done, then shuts
+// down gracefully. It returns nil after a clean shutdown.
+func (s *Server) ListenAndServe(ctx context.Context) error {
+	if _, err := s.httpServer(); err != nil {
+		return err
+	}
+	addr := s.Addr
+	if addr == "" {
+		addr = ":http"
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return fmt.Errorf("gateway: listen on %s: %w", addr, err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve serves connections from ln until ctx is done. Then it stops
+// accepting, lets requests in flight finish for up to ShutdownTimeout,
+// closes what is left, and returns. Serve closes ln.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs, err := s.httpServer()
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	errc := make(chan error, 1)
+	go func() {
+		if hs.TLSConfig != nil {
+			// ServeTLS also offers HTTP/2 through ALPN.
+			errc <- hs.ServeTLS(ln, "", "")
+			return
+		}
+		errc <- hs.Serve(ln)
+	}()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), orDefault(s.ShutdownTimeout, DefaultShutdownTimeout))
+	defer cancel()
+	err = hs.Shutdown(sctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		hs.Close()
+		err = fmt.Errorf("gateway: shutdown: requests still in flight after %v were cut: %w", orDefault(s.ShutdownTimeout, DefaultShutdownTimeout), err)
+	}
+	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
+		err = serr
+	}
+	return err
+}
