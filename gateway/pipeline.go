@@ -251,7 +251,7 @@ func writeResponse(w http.ResponseWriter, req *Request, resp *Response, o *Optio
 			w.Write(resp.buf)
 		}
 	} else if err := copyBody(w, resp.Body, resp.ContentLength < 0); err != nil {
-		if errors.Is(err, errReadBody) {
+		if errors.Is(err, errReadBody) && req.HTTP.Context().Err() == nil {
 			o.logger().Warn("gateway: reply body cut short", "route", routeName(req), "err", err)
 			// Abort the connection so the client sees a truncated reply as
 			// truncated, not as a complete one.
