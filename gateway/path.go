@@ -15,15 +15,7 @@ import (
 // characters, and '#'.
 func normalizeURL(u *url.URL, requestURI string, allowAmbiguous bool) *Error {
 	if !allowAmbiguous {
-		raw := requestURI
-		if raw == "" || raw[0] != '/' {
-			// Absolute-form or a request built in-process: use the
-			// escaped form the URL keeps.
-			raw = u.EscapedPath()
-		} else if i := strings.IndexByte(raw, '?'); i >= 0 {
-			raw = raw[:i]
-		}
-		if bad := ambiguous(raw); bad != "" {
+		if bad := ambiguous(rawPath(requestURI, u)); bad != "" {
 			return &Error{Status: http.StatusBadRequest, Detail: "the request path contains " + bad + ", which the gateway does not accept"}
 		}
 	}
@@ -35,7 +27,7 @@ func normalizeURL(u *url.URL, requestURI string, allowAmbiguous bool) *Error {
 			return &Error{Status: http.StatusBadRequest, Detail: "the request path must begin with '/'"}
 		}
 	}
-	if c := cleanPath(p); c != p {
+	if c := cleanPath(p); c != u.Path {
 		u.Path = c
 		u.RawPath = ""
 	} else if u.RawPath != "" && !allowAmbiguous {
@@ -44,6 +36,34 @@ func normalizeURL(u *url.URL, requestURI string, allowAmbiguous bool) *Error {
 		u.RawPath = ""
 	}
 	return nil
+}
+
+// rawPath returns the path of the request target as the client sent it.
+func rawPath(requestURI string, u *url.URL) string {
+	raw := requestURI
+	switch {
+	case raw == "":
+		// Built in process: the escaped form the URL keeps.
+		return u.EscapedPath()
+	case raw[0] == '/':
+	default:
+		// Absolute-form ("http://host/path", "a:/path"): what follows the
+		// scheme and authority, as sent; the escaped form would hide a '#'
+		// as %23.
+		if i := strings.IndexByte(raw, ':'); i >= 0 {
+			raw = raw[i+1:]
+		}
+		if rest, ok := strings.CutPrefix(raw, "//"); ok {
+			raw = ""
+			if i := strings.IndexAny(rest, "/?"); i >= 0 && rest[i] == '/' {
+				raw = rest[i:]
+			}
+		}
+	}
+	if i := strings.IndexByte(raw, '?'); i >= 0 {
+		raw = raw[:i]
+	}
+	return raw
 }
 
 // ambiguous names the first ambiguous sequence in the raw path, or "".
@@ -99,8 +119,12 @@ func unhex(c byte) (byte, bool) {
 
 // cleanPath returns p with empty, "." and ".." segments resolved. A trailing
 // slash, or a trailing dot segment, leaves a trailing slash, as in RFC 3986.
-// p must begin with '/'. A clean path is returned as is, without allocating.
+// A p that does not begin with '/' is taken as if it did. A clean path is
+// returned as is, without allocating.
 func cleanPath(p string) string {
+	if p == "" || p[0] != '/' {
+		p = "/" + p
+	}
 	if isClean(p) {
 		return p
 	}

@@ -31,7 +31,10 @@ type Options struct {
 	// AllowAmbiguousPaths turns off the rejection of request paths whose
 	// meaning depends on who decodes them: encoded slash (%2F), backslash
 	// (%5C or literal), NUL and other control characters, and '#'. Dot
-	// segments are still resolved. Leave it off unless a backend needs them.
+	// segments are still resolved. Routes then match the decoded path
+	// ("/a%2Fb" as "/a/b") while the upstream receives the encoding the
+	// client sent, so the two may disagree: leave it off unless a backend
+	// needs such paths.
 	AllowAmbiguousPaths bool
 
 	// Logger receives internal errors and recovered panics; nil means
@@ -128,7 +131,8 @@ func (p *Pipeline) Serve(ctx context.Context, req *Request) (*Response, error) {
 // request through the pipeline.
 func (p *Pipeline) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodConnect || r.Method == http.MethodTrace {
-		writeError(w, nil, &Error{Status: http.StatusMethodNotAllowed, Detail: "method " + r.Method + " is not served"}, &p.Options)
+		e := &Error{Status: http.StatusMethodNotAllowed, Detail: "method " + r.Method + " is not served"}
+		writeError(w, nil, e.WithHeader("Allow", "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT"), &p.Options)
 		return
 	}
 	req, perr := newServerRequest(w, r, &p.Options)
@@ -146,6 +150,10 @@ func newServerRequest(w http.ResponseWriter, r *http.Request, o *Options) (*Requ
 	req.w = w
 	if err := normalizeURL(&req.url, r.RequestURI, o.AllowAmbiguousPaths); err != nil {
 		return nil, err
+	}
+	if r.URL != nil && (req.url.Path != r.URL.Path || req.url.RawPath != r.URL.RawPath) {
+		// Whoever reads RequestURI must see the path that was routed too.
+		req.httpReq.RequestURI = req.url.RequestURI()
 	}
 	o.resolveClient(req)
 	return req, nil

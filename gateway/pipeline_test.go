@@ -546,8 +546,8 @@ func TestNilResponseIs204AndConnectRefused(t *testing.T) {
 		r := httptest.NewRequest("GET", "/", nil)
 		r.Method = m
 		p.ServeHTTP(rec, r)
-		if rec.Code != 405 {
-			t.Errorf("%s: status %d, want 405", m, rec.Code)
+		if rec.Code != 405 || rec.Header().Get("Allow") == "" {
+			t.Errorf("%s: status %d, Allow %q; want 405 with Allow", m, rec.Code, rec.Header().Get("Allow"))
 		}
 	}
 }
@@ -587,6 +587,27 @@ func TestClientIPTrustedProxies(t *testing.T) {
 			p.ServeHTTP(httptest.NewRecorder(), r)
 			if gotIP != tc.wantIP || gotTrusted != tc.wantTrusted {
 				t.Fatalf("ClientIP = %s trusted=%v, want %s trusted=%v", gotIP, gotTrusted, tc.wantIP, tc.wantTrusted)
+			}
+		})
+	}
+}
+
+func TestRequestURIFollowsNormalisedPath(t *testing.T) {
+	tests := []struct{ target, want string }{
+		{"/a/../b?x=1", "/b?x=1"},
+		{"/%61dmin//x", "/admin/x"},
+		{"/plain?q=%2F", "/plain?q=%2F"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.target, func(t *testing.T) {
+			var got string
+			p := gateway.NewPipeline(gateway.HandlerFunc(func(ctx context.Context, req *gateway.Request) (*gateway.Response, error) {
+				got = req.HTTP.RequestURI
+				return nil, nil
+			}))
+			p.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", tc.target, nil))
+			if got != tc.want {
+				t.Fatalf("RequestURI = %q, want %q", got, tc.want)
 			}
 		})
 	}

@@ -96,8 +96,16 @@ func (r *Response) SetBytes(b []byte) {
 		r.Body = nil
 		return
 	}
-	r.Body = io.NopCloser(bytes.NewReader(b))
+	bb := new(bytesBody)
+	bb.Reset(b)
+	r.Body = bb
 }
+
+// bytesBody is a buffered body; one allocation where NopCloser would add a
+// second.
+type bytesBody struct{ bytes.Reader }
+
+func (*bytesBody) Close() error { return nil }
 
 // Close releases the body without reading it.
 func (r *Response) Close() error {

@@ -3,9 +3,11 @@ package gateway
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync/atomic"
 )
@@ -31,8 +33,9 @@ type Route struct {
 
 	// Path is the pattern the whole path must match, such as "/users" or
 	// "/users/{id}/orders". A segment "{name}" matches any one non-empty
-	// segment; a final "{name...}" matches the rest of the path (and makes
-	// the route a prefix route). A trailing slash is significant.
+	// segment; a final "{name...}" matches the rest of the path, possibly
+	// empty ("/files/{p...}" matches "/files" too), and makes the route a
+	// prefix route like PathPrefix "/files". A trailing slash is significant.
 	Path string
 
 	// PathPrefix, used instead of Path, matches the path and everything
@@ -104,7 +107,8 @@ type RouterConfig struct {
 // and Replace refuse them.
 //
 // No route for the path: 404. Routes for the path, but none for the method:
-// 405 with an Allow field listing the methods that would match.
+// 405 with an Allow field listing the methods that would match (for a route
+// that serves any method, the methods of RFC 9110 but CONNECT and TRACE).
 type Router struct {
 	opts  Options
 	vers  Versioning
@@ -135,6 +139,9 @@ func (rt *Router) Replace(routes []Route) error {
 // Routes returns a copy of the routes the Router serves now.
 func (rt *Router) Routes() []Route {
 	t := rt.table.Load()
+	if t == nil {
+		return nil
+	}
 	out := make([]Route, len(t.routes))
 	for i, r := range t.routes {
 		out[i] = r.Route
@@ -144,45 +151,70 @@ func (rt *Router) Routes() []Route {
 
 // ServeHTTP routes r and serves it through the matched route's Handler.
 func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	t := rt.table.Load()
 	req, perr := newServerRequest(w, r, &rt.opts)
 	if perr != nil {
 		writeError(w, nil, perr, &rt.opts)
 		return
 	}
-	version := t.requestVersion(r)
-	host := requestHost(r.Host)
-	cr := t.match(req, host, version)
-	if cr == nil {
-		writeError(w, req, t.noMatch(req, host, version), &rt.opts)
+	cr, perr := rt.route(req)
+	if perr != nil {
+		writeError(w, req, perr, &rt.opts)
 		return
 	}
+	serve(w, req, cr.Handler, &rt.opts, cr.maxBody)
+}
+
+// lookupRequest prepares req from r as ServeHTTP does, less the client
+// address, and routes it: the whole matching step, which benchmarks and the
+// allocation guard measure on their own.
+func (rt *Router) lookupRequest(req *Request, r *http.Request) (*compiledRoute, *Error) {
+	req.init(r)
+	if err := normalizeURL(&req.url, r.RequestURI, rt.opts.AllowAmbiguousPaths); err != nil {
+		return nil, err
+	}
+	return rt.route(req)
+}
+
+// route finds the route for req, whose path is already normalised, and
+// records it, the version and the path parameters in req. It is the whole
+// of routing but serving, and allocates nothing when the Host field is in
+// lower case.
+func (rt *Router) route(req *Request) (*compiledRoute, *Error) {
+	t := rt.table.Load()
+	if t == nil { // a zero Router has no routes
+		return nil, &Error{Status: http.StatusNotFound, Detail: "no route matches the request"}
+	}
+	r := req.HTTP
+	l := lookup{
+		path:    req.url.Path,
+		method:  r.Method,
+		host:    requestHost(r.Host),
+		version: t.requestVersion(r),
+		r:       r,
+	}
+	cr := t.find(&l)
+	if cr == nil {
+		return nil, t.noMatch(&l)
+	}
 	req.route = &cr.Route
-	req.Version = version
+	req.Version = l.version
 	if cr.Version != "" {
 		req.Version = cr.Version
 	}
 	req.params = cr.params(req.url.Path, req.paramBuf[:0])
-	serve(w, req, cr.Handler, &rt.opts, cr.maxBody)
+	return cr, nil
 }
 
 // noMatch returns the 404 or 405 for a request no route serves.
-func (t *table) noMatch(req *Request, host, version string) *Error {
+func (t *table) noMatch(l *lookup) *Error {
 	var allow []string
-	for cr := range t.candidates(req.url.Path) {
-		if cr.matchesExceptMethod(req.HTTP, host, version) {
-			for _, m := range cr.methods {
-				if !slices.Contains(allow, m) {
-					allow = append(allow, m)
-				}
-			}
-		}
-	}
+	l.allow = &allow
+	t.find(l)
 	if len(allow) == 0 {
 		return &Error{Status: http.StatusNotFound, Detail: "no route matches the request"}
 	}
 	sort.Strings(allow)
-	return (&Error{Status: http.StatusMethodNotAllowed, Detail: "the route does not serve method " + req.HTTP.Method}).
+	return (&Error{Status: http.StatusMethodNotAllowed, Detail: "the route does not serve method " + l.method}).
 		WithHeader("Allow", strings.Join(allow, ", "))
 }
 
@@ -201,11 +233,14 @@ func requestHost(h string) string {
 	return h
 }
 
+// requestVersion returns the version the request names in the header or
+// media type the Versioning says, or the default. A version in the path is
+// matched by the path pattern instead.
 func (t *table) requestVersion(r *http.Request) string {
-	v := t.vers
+	v := &t.vers
 	if v.Header != "" {
-		if s := r.Header.Get(v.Header); s != "" {
-			return s
+		if s := r.Header[t.versionHeader]; len(s) > 0 && s[0] != "" {
+			return s[0]
 		}
 	}
 	if v.MediaType != "" {
@@ -268,36 +303,47 @@ const (
 
 type compiledRoute struct {
 	Route
-	idx       int
-	methods   []string // upper case; nil = any
-	host      string   // exact host, or ".example.com" for a wildcard
-	hostRank  hostRank
-	segs      []segment
-	prefix    bool
-	headers   []matcher
-	query     []matcher
-	maxBody   int64
-	shapeKey  string // for conflict detection
-	matchKeys string
+	idx           int
+	methods       []string // upper case; nil = any
+	host          string   // exact host, or ".example.com" for a wildcard
+	hostRank      hostRank
+	segs          []segment
+	prefix        bool
+	versionInPath bool // the path pattern begins with the Version
+	headers       []fieldMatcher
+	query         []fieldMatcher
+	maxBody       int64
+	shapeKey      string // for conflict detection
 }
 
-type matcher struct{ name, value string }
+// fieldMatcher is one header or query matcher; an empty value requires
+// presence only.
+type fieldMatcher struct{ name, value string }
 
 type node struct {
+	// static holds the literal children while the table is built; once it
+	// is, a node with few of them keeps them in lits and kids instead,
+	// which a linear scan reads faster than a map.
 	static   map[string]*node
+	lits     []string
+	kids     []*node
 	param    *node
 	exact    []*compiledRoute
 	prefixes []*compiledRoute
 }
 
 type table struct {
-	root   node
-	routes []*compiledRoute
-	vers   Versioning
+	root          node
+	routes        []*compiledRoute
+	vers          Versioning
+	versionHeader string // canonical form of vers.Header
 }
 
 func compile(routes []Route, vers Versioning, o *Options) (*table, error) {
 	t := &table{vers: vers}
+	if vers.Header != "" {
+		t.versionHeader = http.CanonicalHeaderKey(vers.Header)
+	}
 	seen := make(map[string]*compiledRoute)
 	for i, r := range routes {
 		cr, err := compileRoute(i, r, vers, o)
@@ -355,6 +401,30 @@ func (n *node) sort() {
 	if n.param != nil {
 		n.param.sort()
 	}
+	if len(n.static) <= smallNode {
+		for _, lit := range slices.Sorted(maps.Keys(n.static)) {
+			n.lits = append(n.lits, lit)
+			n.kids = append(n.kids, n.static[lit])
+		}
+		n.static = nil
+	}
+}
+
+// smallNode is the number of literal children up to which a linear scan
+// beats a map lookup.
+const smallNode = 8
+
+// staticChild returns the child of n for the literal segment seg, or nil.
+func (n *node) staticChild(seg string) *node {
+	if n.static != nil {
+		return n.static[seg]
+	}
+	for i, lit := range n.lits {
+		if lit == seg {
+			return n.kids[i]
+		}
+	}
+	return nil
 }
 
 // comparePrecedence orders routes that share a path node by rules 3 to 8.
@@ -399,14 +469,17 @@ func compileRoute(idx int, r Route, vers Versioning, o *Options) (*compiledRoute
 		return nil, fmt.Errorf("gateway: route %s: Handler is required", routeLabel(idx, r))
 	}
 	if vers.PathPrefix && r.Version != "" {
-		if strings.ContainsAny(r.Version, "/{}") {
+		if r.Version == "." || r.Version == ".." || strings.ContainsAny(r.Version, "/{}") {
 			return nil, fmt.Errorf("gateway: route %s: Version %q cannot be a path segment", routeLabel(idx, r), r.Version)
 		}
-		if pattern == "/" {
-			pattern = "/" + r.Version + "/"
-		} else {
-			pattern = "/" + r.Version + pattern
+		if pattern[0] == '/' {
+			if pattern == "/" {
+				pattern = "/" + r.Version + "/"
+			} else {
+				pattern = "/" + r.Version + pattern
+			}
 		}
+		cr.versionInPath = true
 	}
 	segs, err := parsePattern(pattern, cr.prefix)
 	if err != nil {
@@ -448,16 +521,16 @@ func compileRoute(idx int, r Route, vers Versioning, o *Options) (*compiledRoute
 		if name == "" {
 			return nil, fmt.Errorf("gateway: route %s: Headers: empty header name", routeLabel(idx, r))
 		}
-		cr.headers = append(cr.headers, matcher{http.CanonicalHeaderKey(name), value})
+		cr.headers = append(cr.headers, fieldMatcher{http.CanonicalHeaderKey(name), value})
 	}
-	slices.SortFunc(cr.headers, func(a, b matcher) int { return strings.Compare(a.name, b.name) })
+	slices.SortFunc(cr.headers, func(a, b fieldMatcher) int { return strings.Compare(a.name, b.name) })
 	for name, value := range r.Query {
 		if name == "" {
 			return nil, fmt.Errorf("gateway: route %s: Query: empty parameter name", routeLabel(idx, r))
 		}
-		cr.query = append(cr.query, matcher{name, value})
+		cr.query = append(cr.query, fieldMatcher{name, value})
 	}
-	slices.SortFunc(cr.query, func(a, b matcher) int { return strings.Compare(a.name, b.name) })
+	slices.SortFunc(cr.query, func(a, b fieldMatcher) int { return strings.Compare(a.name, b.name) })
 	cr.maxBody = o.maxBody()
 	if r.MaxBodyBytes != 0 {
 		cr.maxBody = r.MaxBodyBytes
@@ -465,23 +538,36 @@ func compileRoute(idx int, r Route, vers Versioning, o *Options) (*compiledRoute
 	if cr.Name == "" {
 		cr.Name = defaultName(r, pattern)
 	}
+	cr.shapeKey = shapeKey(cr)
+	return cr, nil
+}
+
+// shapeKey describes everything but the method and the declaration order
+// that decides which requests a route matches and how it ranks: two routes
+// with the same key and a method in common conflict.
+func shapeKey(cr *compiledRoute) string {
 	var sb strings.Builder
-	for _, s := range segs {
+	for _, s := range cr.segs {
 		switch {
 		case s.rest:
-			sb.WriteString("/{...}")
+			// "/a/{p...}" matches exactly what PathPrefix "/a" does.
 		case s.param != "":
 			sb.WriteString("/{}")
 		default:
-			sb.WriteString("/" + s.lit)
+			sb.WriteString("/" + strconv.Quote(s.lit))
 		}
 	}
 	if cr.prefix {
 		sb.WriteString(" prefix")
 	}
-	fmt.Fprintf(&sb, "|%s|%s|%v|%v", cr.host, strings.ToLower(cr.Version), cr.headers, cr.query)
-	cr.shapeKey = sb.String()
-	return cr, nil
+	fmt.Fprintf(&sb, "|%q|%q", cr.host, strings.ToLower(cr.Version))
+	for _, m := range cr.headers {
+		fmt.Fprintf(&sb, "|h%q=%q", m.name, m.value)
+	}
+	for _, m := range cr.query {
+		fmt.Fprintf(&sb, "|q%q=%q", m.name, m.value)
+	}
+	return sb.String()
 }
 
 func (cr *compiledRoute) conflictKeys() []string {
@@ -560,33 +646,22 @@ func parsePattern(p string, prefix bool) ([]segment, error) {
 	return segs, nil
 }
 
-// candidates yields the routes whose path pattern matches path, in
-// precedence order (rules 1 and 2): exact routes in depth-first order, static
-// children before the parameter child, then prefix routes, longest first.
-func (t *table) candidates(path string) func(yield func(*compiledRoute) bool) {
-	return func(yield func(*compiledRoute) bool) {
-		var w walker
-		w.path = path
-		w.yield = yield
-		if w.walk(&t.root, 0, 0) {
-			return
-		}
-		// Longest prefix first; a stable sort keeps the static-first order
-		// of equally long ones.
-		ps := w.prefixes[:w.np]
-		for i := 1; i < len(ps); i++ {
-			for j := i; j > 0 && ps[j].depth > ps[j-1].depth; j-- {
-				ps[j], ps[j-1] = ps[j-1], ps[j]
-			}
-		}
-		for _, p := range ps {
-			for _, cr := range p.n.prefixes {
-				if !yield(cr) {
-					return
-				}
-			}
-		}
-	}
+// A lookup is one walk of the table for one request.
+type lookup struct {
+	path, method, host, version string
+	r                           *http.Request
+
+	// allow, when set, makes the walk collect the methods of the routes
+	// that match in all but the method, instead of stopping at the first
+	// route that matches.
+	allow *[]string
+
+	// The nodes with prefix routes on the way, in walk order: the first
+	// ones in hits, the rest, rarely, in more. (A slice of hits kept in the
+	// lookup itself would move it to the heap.)
+	hits  [8]prefixHit
+	nhits int
+	more  []prefixHit
 }
 
 type prefixHit struct {
@@ -594,55 +669,93 @@ type prefixHit struct {
 	depth int
 }
 
-type walker struct {
-	path     string
-	yield    func(*compiledRoute) bool
-	prefixes [32]prefixHit
-	np       int
-}
-
-// walk visits n, which matched the path up to pos, and reports whether the
-// consumer stopped the iteration.
-func (w *walker) walk(n *node, pos, depth int) bool {
-	if len(n.prefixes) > 0 && w.np < len(w.prefixes) {
-		w.prefixes[w.np] = prefixHit{n, depth}
-		w.np++
+// find returns the best route for the lookup, or nil. Candidates are tried
+// in precedence order (rules 1 and 2): exact routes depth first, static
+// children before the parameter child, then prefix routes, longest first;
+// each node's own list is already in the order of rules 3 to 8.
+func (t *table) find(l *lookup) *compiledRoute {
+	l.nhits, l.more = 0, nil
+	if cr := l.walk(&t.root, 0, 0); cr != nil {
+		return cr
 	}
-	if pos >= len(w.path) {
-		for _, cr := range n.exact {
-			if !w.yield(cr) {
-				return true
+	hs := l.hits[:l.nhits]
+	if l.more != nil {
+		hs = append(hs[:len(hs):len(hs)], l.more...)
+	}
+	// Longest prefix first; the insertion sort is stable, so equally long
+	// ones keep the static-first order of the walk.
+	for i := 1; i < len(hs); i++ {
+		for j := i; j > 0 && hs[j].depth > hs[j-1].depth; j-- {
+			hs[j], hs[j-1] = hs[j-1], hs[j]
+		}
+	}
+	for _, h := range hs {
+		for _, cr := range h.n.prefixes {
+			if l.try(cr) {
+				return cr
 			}
 		}
-		return false
+	}
+	return nil
+}
+
+// walk visits n, which matched the path up to pos, and returns the first
+// exact route below it that serves the request.
+func (l *lookup) walk(n *node, pos, depth int) *compiledRoute {
+	if len(n.prefixes) > 0 {
+		if l.nhits < len(l.hits) {
+			l.hits[l.nhits] = prefixHit{n, depth}
+			l.nhits++
+		} else {
+			l.more = append(l.more, prefixHit{n, depth})
+		}
+	}
+	if pos >= len(l.path) {
+		for _, cr := range n.exact {
+			if l.try(cr) {
+				return cr
+			}
+		}
+		return nil
 	}
 	end := pos + 1
-	for end < len(w.path) && w.path[end] != '/' {
+	for end < len(l.path) && l.path[end] != '/' {
 		end++
 	}
-	seg := w.path[pos+1 : end]
-	if c := n.static[seg]; c != nil {
-		if w.walk(c, end, depth+1) {
-			return true
+	seg := l.path[pos+1 : end]
+	if c := n.staticChild(seg); c != nil {
+		if cr := l.walk(c, end, depth+1); cr != nil {
+			return cr
 		}
 	}
 	if n.param != nil && seg != "" {
-		if w.walk(n.param, end, depth+1) {
-			return true
-		}
-	}
-	return false
-}
-
-// match returns the best route for the request, or nil.
-func (t *table) match(req *Request, host, version string) *compiledRoute {
-	method := req.HTTP.Method
-	for cr := range t.candidates(req.url.Path) {
-		if cr.matchesMethod(method) && cr.matchesExceptMethod(req.HTTP, host, version) {
+		if cr := l.walk(n.param, end, depth+1); cr != nil {
 			return cr
 		}
 	}
 	return nil
+}
+
+// try reports whether cr serves the request. In allow mode it records the
+// methods of cr if it matches in all but the method, and reports false.
+func (l *lookup) try(cr *compiledRoute) bool {
+	if l.allow == nil {
+		return cr.matchesMethod(l.method) && cr.matchesExceptMethod(l)
+	}
+	if !cr.matchesExceptMethod(l) {
+		return false
+	}
+	methods := cr.methods
+	if methods == nil {
+		// Any method but CONNECT and TRACE; list the ones RFC 9110 defines.
+		methods = []string{http.MethodDelete, http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodPatch, http.MethodPost, http.MethodPut}
+	}
+	for _, m := range methods {
+		if !slices.Contains(*l.allow, m) {
+			*l.allow = append(*l.allow, m)
+		}
+	}
+	return false
 }
 
 func (cr *compiledRoute) matchesMethod(m string) bool {
@@ -657,34 +770,97 @@ func (cr *compiledRoute) matchesMethod(m string) bool {
 	return false
 }
 
-func (cr *compiledRoute) matchesExceptMethod(r *http.Request, host, version string) bool {
+func (cr *compiledRoute) matchesExceptMethod(l *lookup) bool {
 	switch cr.hostRank {
 	case hostExact:
-		if host != cr.host {
+		if l.host != cr.host {
 			return false
 		}
 	case hostWildcard:
-		label, ok := strings.CutSuffix(host, cr.host)
+		label, ok := strings.CutSuffix(l.host, cr.host)
 		if !ok || label == "" || strings.IndexByte(label, '.') >= 0 {
 			return false
 		}
 	}
-	if cr.Version != "" && !strings.EqualFold(cr.Version, version) {
+	if cr.Version != "" && !cr.versionInPath && !strings.EqualFold(cr.Version, l.version) {
 		return false
 	}
 	for _, m := range cr.headers {
-		vs, ok := r.Header[m.name]
+		vs, ok := l.r.Header[m.name]
 		if !ok || (m.value != "" && !slices.Contains(vs, m.value)) {
 			return false
 		}
 	}
-	if len(cr.query) > 0 {
-		q := r.URL.Query()
-		for _, m := range cr.query {
-			vs, ok := q[m.name]
-			if !ok || (m.value != "" && !slices.Contains(vs, m.value)) {
+	for _, m := range cr.query {
+		if !queryHas(l.r.URL.RawQuery, m) {
+			return false
+		}
+	}
+	return true
+}
+
+// queryHas reports whether the raw query holds the parameter m, as
+// url.ParseQuery would decode it, without decoding into a map.
+func queryHas(raw string, m fieldMatcher) bool {
+	for raw != "" {
+		var part string
+		part, raw, _ = strings.Cut(raw, "&")
+		if part == "" || strings.IndexByte(part, ';') >= 0 {
+			continue // url.ParseQuery skips these too
+		}
+		k, v, _ := strings.Cut(part, "=")
+		if !queryEqual(k, m.name) {
+			continue
+		}
+		if m.value == "" {
+			if queryValid(v) {
+				return true
+			}
+		} else if queryEqual(v, m.value) {
+			return true
+		}
+	}
+	return false
+}
+
+// queryEqual reports whether the query component s decodes to want.
+func queryEqual(s, want string) bool {
+	j := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch c {
+		case '+':
+			c = ' '
+		case '%':
+			if i+2 >= len(s) {
 				return false
 			}
+			b, ok := unhex2(s[i+1], s[i+2])
+			if !ok {
+				return false
+			}
+			c = b
+			i += 2
+		}
+		if j >= len(want) || want[j] != c {
+			return false
+		}
+		j++
+	}
+	return j == len(want)
+}
+
+// queryValid reports whether the query component s decodes.
+func queryValid(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '%' {
+			if i+2 >= len(s) {
+				return false
+			}
+			if _, ok := unhex2(s[i+1], s[i+2]); !ok {
+				return false
+			}
+			i += 2
 		}
 	}
 	return true
