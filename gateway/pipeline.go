@@ -155,7 +155,7 @@ func newServerRequest(w http.ResponseWriter, r *http.Request, o *Options) (*Requ
 		// Whoever reads RequestURI must see the path that was routed too.
 		req.httpReq.RequestURI = req.url.RequestURI()
 	}
-	o.resolveClient(req)
+	req.opts = o
 	return req, nil
 }
 
