@@ -423,13 +423,13 @@ func TestAuthenticateChain(t *testing.T) {
 	who := gateway.HandlerFunc(func(ctx context.Context, req *gateway.Request) (*gateway.Response, error) {
 		return gateway.NewResponse(200, nil, []byte(req.Principal.Subject)), nil
 	})
-	p := gateway.NewPipeline(who, gateway.Authenticate(notMine, byHeader), gateway.Authorize(needRead))
+	p := gateway.NewPipeline(who, gateway.Authenticate(notMine, challenger{byHeader, `Custom realm="test"`}), gateway.Authorize(needRead))
 	tests := []struct {
 		user string
 		want int
 		body string
 	}{
-		{"", 401, ""},
+		{"", 401, `Custom realm="test"`},
 		{"mallory", 401, ""},
 		{"alice", 200, "alice"},
 	}
@@ -441,7 +441,10 @@ func TestAuthenticateChain(t *testing.T) {
 			}
 			rec := httptest.NewRecorder()
 			p.ServeHTTP(rec, r)
-			if rec.Code != tc.want || (tc.body != "" && rec.Body.String() != tc.body) {
+			if tc.want == 401 && rec.Header().Get("WWW-Authenticate") != tc.body {
+				t.Errorf("WWW-Authenticate = %q, want %q", rec.Header().Get("WWW-Authenticate"), tc.body)
+			}
+			if rec.Code != tc.want || (tc.want == 200 && rec.Body.String() != tc.body) {
 				t.Fatalf("got %d %q, want %d %q", rec.Code, rec.Body.String(), tc.want, tc.body)
 			}
 		})
@@ -612,3 +615,10 @@ func TestRequestURIFollowsNormalisedPath(t *testing.T) {
 		})
 	}
 }
+
+type challenger struct {
+	gateway.Authenticator
+	challenge string
+}
+
+func (c challenger) Challenge() string { return c.challenge }

@@ -53,10 +53,25 @@ func (f AuthenticatorFunc) Authenticate(ctx context.Context, req *Request) (*Pri
 	return f(ctx, req)
 }
 
+// A Challenger is an Authenticator that names how to authenticate, as a
+// WWW-Authenticate challenge such as `Bearer realm="api"` (RFC 9110 §11.6.1).
+type Challenger interface {
+	Challenge() string
+}
+
 // Authenticate returns a Stage that asks each authenticator in turn and sets
 // req.Principal from the first one responsible. If every one returns
-// ErrNotResponsible, the request is refused with 401.
+// ErrNotResponsible, the request is refused with 401 and a WWW-Authenticate
+// field holding the challenge of each authenticator that is a Challenger.
 func Authenticate(authenticators ...Authenticator) Stage {
+	var challenges []string
+	for _, a := range authenticators {
+		if c, ok := a.(Challenger); ok {
+			if ch := c.Challenge(); ch != "" {
+				challenges = append(challenges, ch)
+			}
+		}
+	}
 	return func(next Handler) Handler {
 		return HandlerFunc(func(ctx context.Context, req *Request) (*Response, error) {
 			for _, a := range authenticators {
@@ -73,7 +88,11 @@ func Authenticate(authenticators ...Authenticator) Stage {
 				req.Principal = p
 				return next.Serve(ctx, req)
 			}
-			return nil, &Error{Status: http.StatusUnauthorized, Detail: "the request has no credentials this route accepts"}
+			e := &Error{Status: http.StatusUnauthorized, Detail: "the request has no credentials this route accepts"}
+			if len(challenges) > 0 {
+				e.Header = http.Header{"Www-Authenticate": challenges}
+			}
+			return nil, e
 		})
 	}
 }
