@@ -18,6 +18,11 @@ type Principal struct {
 	// Claims are the remaining attributes, such as JWT claims or the plan of
 	// an API key. Stages must treat the map as read-only.
 	Claims map[string]any
+	// ClaimsJSON is Claims as a JSON object, when the authenticator has it
+	// at hand (a JWT payload, an introspection reply), so stages can read
+	// nested claims from bytes (with gjson) without walking maps. Nil
+	// otherwise. Read-only.
+	ClaimsJSON []byte
 }
 
 // HasScope reports whether p was granted scope.

@@ -1,0 +1,130 @@
+package auth_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/gatekit/gatekit/auth"
+	"github.com/gatekit/gatekit/gateway"
+)
+
+func TestForwardCannotBeSpoofed(t *testing.T) {
+	fwd, err := auth.Forward(auth.ForwardConfig{
+		Headers: map[string]string{
+			"X-User-Id": "sub",
+			"x-tenant":  "tenant.id",
+			"X-Roles":   "realm_access.roles",
+			"X-Scopes":  "scope",
+		},
+		StripAuthorization: true,
+		StripHeaders:       []string{"X-Api-Key"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice := &gateway.Principal{
+		Subject:    "alice",
+		Scopes:     []string{"a", "b"},
+		ClaimsJSON: []byte(`{"sub":"alice","realm_access":{"roles":["admin","user"]}}`),
+	}
+	evil := &gateway.Principal{Subject: "mallory\r\nX-Injected: 1"}
+	spoof := http.Header{
+		"X-User-Id":     {"admin"},
+		"X-Tenant":      {"other-tenant"},
+		"X-Roles":       {"superuser"},
+		"Authorization": {"Bearer secret-token"},
+		"X-Api-Key":     {"k-123"},
+		"X-Other":       {"kept"},
+	}
+	tests := []struct {
+		name      string
+		principal *gateway.Principal
+		want      http.Header // nil value: header must be absent
+	}{
+		{"authenticated", alice, http.Header{
+			"X-User-Id": {"alice"}, "X-Tenant": nil, "X-Roles": {"admin, user"}, "X-Scopes": {"a b"},
+			"Authorization": nil, "X-Api-Key": nil, "X-Other": {"kept"},
+		}},
+		{"anonymous", nil, http.Header{
+			"X-User-Id": nil, "X-Tenant": nil, "X-Roles": nil, "Authorization": nil, "X-Other": {"kept"},
+		}},
+		{"control characters not forwarded", evil, http.Header{
+			"X-User-Id": nil, "X-Injected": nil,
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var got http.Header
+			up := gateway.HandlerFunc(func(ctx context.Context, req *gateway.Request) (*gateway.Response, error) {
+				got = req.HTTP.Header.Clone()
+				return nil, nil
+			})
+			authn := gateway.Authenticate(fixedPrincipal(tc.principal), auth.Anonymous())
+			p := gateway.NewPipeline(up, authn, gateway.TransformRequest(fwd))
+			r := httptest.NewRequest("GET", "/", nil)
+			for k, v := range spoof {
+				r.Header[k] = v
+			}
+			p.ServeHTTP(httptest.NewRecorder(), r)
+			for k, want := range tc.want {
+				if strings.Join(got[k], "|") != strings.Join(want, "|") || (want == nil && got[k] != nil) {
+					t.Errorf("upstream %s = %q, want %q", k, got[k], want)
+				}
+			}
+		})
+	}
+}
+
+func TestForwardConfigErrors(t *testing.T) {
+	for _, cfg := range []auth.ForwardConfig{
+		{Headers: map[string]string{"X Bad": "sub"}},
+		{Headers: map[string]string{"X-Ok": ""}},
+		{StripHeaders: []string{"bad:name"}},
+	} {
+		if _, err := auth.Forward(cfg); err == nil {
+			t.Errorf("Forward(%+v) accepted a bad configuration", cfg)
+		}
+	}
+}
+
+func TestAllAndAnonymous(t *testing.T) {
+	alice := fixedPrincipal(&gateway.Principal{Subject: "alice"})
+	device := fixedPrincipal(&gateway.Principal{Subject: "device-7"})
+	absent := fixedPrincipal(nil)
+	tests := []struct {
+		name    string
+		authn   []gateway.Authenticator
+		want    int
+		subject string
+	}{
+		{"all present", []gateway.Authenticator{auth.All(alice, device)}, 200, "alice"},
+		{"one missing", []gateway.Authenticator{auth.All(alice, absent)}, 401, ""},
+		{"first success wins", []gateway.Authenticator{absent, device, alice}, 200, "device-7"},
+		{"anonymous explicit", []gateway.Authenticator{absent, auth.Anonymous()}, 200, ""},
+		{"no anonymous, no credentials", []gateway.Authenticator{absent}, 401, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var got *gateway.Principal
+			up := gateway.HandlerFunc(func(ctx context.Context, req *gateway.Request) (*gateway.Response, error) {
+				got = req.Principal
+				return nil, nil
+			})
+			rec := httptest.NewRecorder()
+			gateway.NewPipeline(up, gateway.Authenticate(tc.authn...)).ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+			want := tc.want
+			if want == 200 {
+				want = 204 // the upstream answers nil
+			}
+			if rec.Code != want {
+				t.Fatalf("status = %d, want %d", rec.Code, want)
+			}
+			if tc.want == 200 && got.Subject != tc.subject {
+				t.Errorf("subject = %q, want %q", got.Subject, tc.subject)
+			}
+		})
+	}
+}
