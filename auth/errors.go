@@ -81,4 +81,3 @@ func quoteEscape(s string) string {
 	}
 	return string(b)
 }
-
