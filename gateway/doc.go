@@ -36,10 +36,26 @@
 //
 // Before routing, the path is normalised: "//" collapsed, "." and ".."
 // resolved, percent-encoding made canonical. Encodings that servers decode
-// differently (%2F, %5C, backslash, %00 and other control characters, '#')
-// are refused with 400 unless Options.AllowAmbiguousPaths is set. Routes
-// are matched on the normalised path, authentication sees it, and the
-// upstream receives exactly it.
+// differently (%2F, %5C, backslash, %00 and other control characters, '#',
+// and "..;" dot segments with parameters) are refused with 400 unless
+// Options.AllowAmbiguousPaths is set. Routes are matched on the normalised
+// path, authentication sees it, and the upstream receives exactly it.
+// Matching is case-sensitive and a trailing slash counts: "/Admin" and
+// "/admin/" are not "/admin", so a catch-all route may serve them.
+//
+// # Headers
+//
+// Before any stage runs, the fields a client named in Connection are
+// dropped (so it cannot have a field a stage set stripped on the way out),
+// and so are fields whose name has an underscore (so "X_User_Id" cannot
+// pass for "X-User-Id" at a backend that folds the two), unless
+// Options.AllowUnderscoreHeaders is set.
+//
+// Request framing is net/http's: a request with both Content-Length and
+// Transfer-Encoding is read by its chunked encoding (RFC 9112 §6.3), and an
+// HTTP/1.0 request's Transfer-Encoding is ignored. Upstream requests are
+// framed anew, so neither reaches a backend ambiguously; refusing them
+// outright needs a connection-level check, which the hardening work adds.
 //
 // # Routing precedence
 //

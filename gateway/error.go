@@ -19,7 +19,7 @@ const ProblemContentType = "application/problem+json"
 // text is logged, never sent. Detail and Extensions are sent as they are, so
 // they must not hold secrets, tokens or request bodies.
 type Error struct {
-	// Status is the HTTP status code; 0 means 500.
+	// Status is the HTTP status code, 400 to 599; anything else means 500.
 	Status int
 	// Type is a URI naming the problem type; "" means "about:blank".
 	Type string
@@ -59,7 +59,9 @@ func (e *Error) Error() string {
 func (e *Error) Unwrap() error { return e.Err }
 
 func (e *Error) status() int {
-	if e.Status < 100 || e.Status > 999 {
+	if e.Status < 400 || e.Status > 599 {
+		// A problem is a client or server error; anything else (a 1xx
+		// would even be taken for an interim reply) is our bug.
 		return http.StatusInternalServerError
 	}
 	return e.Status

@@ -12,12 +12,15 @@ import (
 // percent-encoding made canonical. Unless allowAmbiguous is set it refuses
 // encodings that different servers decode differently, the root of many
 // path-confusion bypasses: %2F, %5C or '\', %00 and other control
-// characters, and '#'.
+// characters, '#', and dot segments with a ';' parameter ("..;").
 func normalizeURL(u *url.URL, requestURI string, allowAmbiguous bool) *Error {
 	if !allowAmbiguous {
 		if bad := ambiguous(rawPath(requestURI, u)); bad != "" {
 			return &Error{Status: http.StatusBadRequest, Detail: "the request path contains " + bad + ", which the gateway does not accept"}
 		}
+	}
+	if !allowAmbiguous && dotParam(u.Path) {
+		return &Error{Status: http.StatusBadRequest, Detail: "the request path contains a dot segment with a ';' parameter, which the gateway does not accept"}
 	}
 	p := u.Path
 	if p == "" || p[0] != '/' {
@@ -192,4 +195,21 @@ func isClean(p string) bool {
 		}
 	}
 	return true
+}
+
+// dotParam reports whether a segment of the decoded path is "." or ".."
+// followed by ';'. Servlet containers strip ";params" and then resolve the
+// dots ("/public/..;/admin" reaches "/admin"), while the router sees an
+// ordinary segment: the path-confusion bypass of "Breaking Parser Logic".
+func dotParam(p string) bool {
+	for i := 0; i < len(p); i++ {
+		if p[i] != '/' {
+			continue
+		}
+		seg := p[i+1:]
+		if strings.HasPrefix(seg, ".;") || strings.HasPrefix(seg, "..;") {
+			return true
+		}
+	}
+	return false
 }

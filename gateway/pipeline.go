@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -36,6 +37,12 @@ type Options struct {
 	// client sent, so the two may disagree: leave it off unless a backend
 	// needs such paths.
 	AllowAmbiguousPaths bool
+
+	// AllowUnderscoreHeaders keeps request header fields whose name holds
+	// an underscore. By default they are dropped before any stage runs,
+	// since some backends read "X_User_Id" as "X-User-Id" and a client
+	// could so slip past the headers the gateway sets.
+	AllowUnderscoreHeaders bool
 
 	// Logger receives internal errors and recovered panics; nil means
 	// slog.Default().
@@ -156,7 +163,51 @@ func newServerRequest(w http.ResponseWriter, r *http.Request, o *Options) (*Requ
 		req.httpReq.RequestURI = req.url.RequestURI()
 	}
 	req.opts = o
+	sanitizeHeader(r.Header, o.AllowUnderscoreHeaders)
 	return req, nil
+}
+
+// sanitizeHeader removes, before any stage runs, header fields a client can
+// use against the gateway or its upstreams:
+//
+//   - fields the client named in Connection (other than the standard
+//     connection options). A proxy must drop them (RFC 9110 §7.6.1), and
+//     doing it here, not on the way out, means a client cannot name a field
+//     a stage set (X-User-Id, Authorization) and have it stripped after the
+//     stage ran: the trick behind CVE-2022-31813 and CVE-2024-45410;
+//   - unless allowed, fields whose name has an underscore, which backends
+//     that fold '-' and '_' together would read as X-Forwarded-For,
+//     X-User-Id and the like (CVE-2024-45614); nginx drops them too.
+func sanitizeHeader(h http.Header, allowUnderscore bool) {
+	if vs, ok := h["Connection"]; ok && namesFields(vs) {
+		var keep []string
+		for _, v := range vs {
+			for v != "" {
+				var tok string
+				tok, v, _ = strings.Cut(v, ",")
+				if tok = strings.TrimSpace(tok); tok == "" {
+					continue
+				}
+				if connectionOption(tok) {
+					keep = append(keep, tok)
+				} else {
+					delete(h, http.CanonicalHeaderKey(tok))
+				}
+			}
+		}
+		if len(keep) == 0 {
+			delete(h, "Connection")
+		} else {
+			h["Connection"] = []string{strings.Join(keep, ", ")}
+		}
+	}
+	if !allowUnderscore {
+		for k := range h {
+			if strings.IndexByte(k, '_') >= 0 {
+				delete(h, k)
+			}
+		}
+	}
 }
 
 // serve runs h for req and writes what it returns: the one place where a
@@ -205,14 +256,14 @@ func routeName(req *Request) string {
 }
 
 func writeError(w http.ResponseWriter, req *Request, err error, o *Options) {
+	if req != nil && req.HTTP.Context().Err() != nil && errors.Is(err, context.Canceled) {
+		return // the client is gone; nobody would read the reply, and it is no error of ours
+	}
 	p, internal := ProblemFor(err)
 	if internal {
 		o.logger().Error("gateway: internal error", "route", routeName(req), "err", err)
 	} else if p.status() >= 500 && p.Err != nil {
 		o.logger().Warn("gateway: upstream error", "route", routeName(req), "status", p.status(), "err", p.Err)
-	}
-	if req != nil && req.HTTP.Context().Err() != nil && errors.Is(err, context.Canceled) {
-		return // the client is gone; nobody would read the reply
 	}
 	p.Write(w)
 }
@@ -231,12 +282,21 @@ func writeResponse(w http.ResponseWriter, req *Request, resp *Response, o *Optio
 		serveUpgrade(w, req, resp, o)
 		return
 	}
+	if status < 200 || status > 999 {
+		resp.Close()
+		writeError(w, req, fmt.Errorf("gateway: a reply has status %d, which cannot end an exchange", status), o)
+		return
+	}
 	h := w.Header()
 	for k, v := range resp.Header {
 		h[k] = v
 	}
-	if resp.Body != nil && resp.ContentLength >= 0 && bodyAllowed(status) {
-		h["Content-Length"] = []string{contentLengthValue(resp.ContentLength)}
+	// The length is resp's to decide: a stage that replaced the body may
+	// have left the upstream's Content-Length behind.
+	delete(h, "Content-Length")
+	n := resp.knownLength()
+	if n >= 0 && (bodyAllowed(status) || req.HTTP.Method == http.MethodHead) && !(n == 0 && req.HTTP.Method == http.MethodHead) {
+		h["Content-Length"] = []string{contentLengthValue(n)}
 	}
 	var announced []string
 	if len(resp.Trailer) > 0 {
@@ -254,18 +314,24 @@ func writeResponse(w http.ResponseWriter, req *Request, resp *Response, o *Optio
 	if !bodyAllowed(status) || req.HTTP.Method == http.MethodHead {
 		return
 	}
-	if resp.buffered {
-		if len(resp.buf) > 0 {
-			w.Write(resp.buf)
+	var err error
+	if bb, ok := resp.Body.(*bytesBody); ok {
+		_, err = bb.WriteTo(w)
+	} else {
+		err = copyBody(w, resp.Body, n < 0)
+	}
+	if err != nil {
+		if req.HTTP.Context().Err() != nil {
+			return // the client went away
 		}
-	} else if err := copyBody(w, resp.Body, resp.ContentLength < 0); err != nil {
-		if errors.Is(err, errReadBody) && req.HTTP.Context().Err() == nil {
+		if errors.Is(err, errReadBody) {
 			o.logger().Warn("gateway: reply body cut short", "route", routeName(req), "err", err)
-			// Abort the connection so the client sees a truncated reply as
-			// truncated, not as a complete one.
-			panic(http.ErrAbortHandler)
+		} else {
+			o.logger().Warn("gateway: writing reply failed", "route", routeName(req), "err", err)
 		}
-		return
+		// Abort the connection so the client sees a truncated reply as
+		// truncated, not as a complete one.
+		panic(http.ErrAbortHandler)
 	}
 	for k, v := range resp.Trailer {
 		if !slices.Contains(announced, k) {
@@ -320,3 +386,27 @@ func copyBody(w http.ResponseWriter, body io.Reader, flush bool) error {
 type flusherFunc func()
 
 func (f flusherFunc) Flush() { f() }
+
+// namesFields reports whether Connection values name anything besides the
+// standard connection options.
+func namesFields(vs []string) bool {
+	for _, v := range vs {
+		for v != "" {
+			var tok string
+			tok, v, _ = strings.Cut(v, ",")
+			if tok = strings.TrimSpace(tok); tok != "" && !connectionOption(tok) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func connectionOption(tok string) bool {
+	for _, o := range [...]string{"close", "keep-alive", "upgrade", "te", "http2-settings"} {
+		if strings.EqualFold(tok, o) {
+			return true
+		}
+	}
+	return false
+}

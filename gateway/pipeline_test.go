@@ -622,3 +622,164 @@ type challenger struct {
 }
 
 func (c challenger) Challenge() string { return c.challenge }
+
+func TestHeaderSanitisedBeforeStages(t *testing.T) {
+	setTenant := func(next gateway.Handler) gateway.Handler {
+		return gateway.HandlerFunc(func(ctx context.Context, req *gateway.Request) (*gateway.Response, error) {
+			req.HTTP.Header.Set("X-Tenant", "acme")
+			return next.Serve(ctx, req)
+		})
+	}
+	tests := []struct {
+		name       string
+		allowUnder bool
+		sent       http.Header
+		want       http.Header // nil value: absent
+	}{
+		{"client cannot strip a stage's header via Connection", false,
+			http.Header{"Connection": {"X-Tenant, keep-alive"}, "X-Secret": {"s"}},
+			http.Header{"X-Tenant": {"acme"}, "Connection": {"keep-alive"}}},
+		{"fields named in Connection are dropped", false,
+			http.Header{"Connection": {"X-Secret"}, "X-Secret": {"s"}},
+			http.Header{"X-Secret": nil, "Connection": nil}},
+		{"standard options untouched", false,
+			http.Header{"Connection": {"Upgrade"}, "Upgrade": {"websocket"}},
+			http.Header{"Connection": {"Upgrade"}, "Upgrade": {"websocket"}}},
+		{"underscore names dropped", false,
+			http.Header{"X_forwarded_for": {"6.6.6.6"}, "X_user_id": {"admin"}, "X-Ok": {"1"}},
+			http.Header{"X_forwarded_for": nil, "X_user_id": nil, "X-Ok": {"1"}}},
+		{"underscore names kept when allowed", true,
+			http.Header{"X_legacy": {"1"}},
+			http.Header{"X_legacy": {"1"}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var got http.Header
+			up := gateway.HandlerFunc(func(ctx context.Context, req *gateway.Request) (*gateway.Response, error) {
+				got = req.HTTP.Header.Clone()
+				return nil, nil
+			})
+			p := gateway.NewPipeline(up, setTenant)
+			p.Options.AllowUnderscoreHeaders = tc.allowUnder
+			r := httptest.NewRequest("GET", "/", nil)
+			for k, v := range tc.sent {
+				r.Header[k] = v
+			}
+			p.ServeHTTP(httptest.NewRecorder(), r)
+			for k, want := range tc.want {
+				if strings.Join(got[k], "|") != strings.Join(want, "|") || (want == nil) != (got[k] == nil) {
+					t.Errorf("upstream %s = %q, want %q", k, got[k], want)
+				}
+			}
+		})
+	}
+}
+
+func TestReplyLengthDecidedByResponse(t *testing.T) {
+	wrapped := func(next gateway.Handler) gateway.Handler {
+		return gateway.HandlerFunc(func(ctx context.Context, req *gateway.Request) (*gateway.Response, error) {
+			resp, err := next.Serve(ctx, req)
+			if err != nil {
+				return nil, err
+			}
+			resp.Body = io.NopCloser(io.MultiReader(resp.Body, strings.NewReader(" world")))
+			resp.ContentLength = -1
+			return resp, nil
+		})
+	}
+	replaceAfterBytes := func(next gateway.Handler) gateway.Handler {
+		return gateway.HandlerFunc(func(ctx context.Context, req *gateway.Request) (*gateway.Response, error) {
+			resp, err := next.Serve(ctx, req)
+			if err != nil {
+				return nil, err
+			}
+			if _, err := resp.Bytes(); err != nil {
+				return nil, err
+			}
+			resp.Body = io.NopCloser(strings.NewReader("replaced"))
+			resp.ContentLength = 8
+			return resp, nil
+		})
+	}
+	upstreamWithLength := gateway.HandlerFunc(func(ctx context.Context, req *gateway.Request) (*gateway.Response, error) {
+		return &gateway.Response{Status: 200, Header: http.Header{"Content-Length": {"5"}}, Body: io.NopCloser(strings.NewReader("hello")), ContentLength: 5}, nil
+	})
+	zeroValue := gateway.HandlerFunc(func(ctx context.Context, req *gateway.Request) (*gateway.Response, error) {
+		return &gateway.Response{Status: 200, Body: io.NopCloser(strings.NewReader("from a function"))}, nil
+	})
+	tests := []struct {
+		name     string
+		up       gateway.Handler
+		stages   []gateway.Stage
+		method   string
+		wantBody string
+		wantLen  string
+	}{
+		{"stale upstream length replaced", upstreamWithLength, []gateway.Stage{wrapped}, "GET", "hello world", ""},
+		{"zero value streams its body", zeroValue, nil, "GET", "from a function", ""},
+		{"body replaced after Bytes", upstreamWithLength, []gateway.Stage{replaceAfterBytes}, "GET", "replaced", "8"},
+		{"HEAD keeps the announced length", upstreamWithLength, nil, "HEAD", "", "5"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(gateway.NewPipeline(tc.up, tc.stages...))
+			defer srv.Close()
+			req, _ := http.NewRequest(tc.method, srv.URL, nil)
+			resp, err := srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil || string(body) != tc.wantBody {
+				t.Fatalf("body %q (%v), want %q", body, err, tc.wantBody)
+			}
+			if got := resp.Header.Get("Content-Length"); got != tc.wantLen {
+				t.Errorf("Content-Length = %q, want %q", got, tc.wantLen)
+			}
+		})
+	}
+}
+
+func TestInterimStatusIsNotAFinalReply(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		h    gateway.Handler
+	}{
+		{"problem with 1xx status", gateway.HandlerFunc(func(ctx context.Context, req *gateway.Request) (*gateway.Response, error) {
+			return nil, &gateway.Error{Status: 103}
+		})},
+		{"reply with 1xx status", gateway.HandlerFunc(func(ctx context.Context, req *gateway.Request) (*gateway.Response, error) {
+			return &gateway.Response{Status: 103}, nil
+		})},
+		{"problem with 2xx status", gateway.HandlerFunc(func(ctx context.Context, req *gateway.Request) (*gateway.Response, error) {
+			return nil, &gateway.Error{Status: 200}
+		})},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := gateway.NewPipeline(tc.h)
+			p.Options.Logger = quietLogger()
+			rec := httptest.NewRecorder()
+			p.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+			if rec.Code != 500 {
+				t.Fatalf("status = %d, want 500", rec.Code)
+			}
+			decodeProblem(t, rec)
+		})
+	}
+}
+
+func TestClientGoneIsNotLoggedAsError(t *testing.T) {
+	var logs bytes.Buffer
+	up := gateway.HandlerFunc(func(ctx context.Context, req *gateway.Request) (*gateway.Response, error) {
+		return nil, ctx.Err()
+	})
+	p := gateway.NewPipeline(up)
+	p.Options.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	p.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil).WithContext(ctx))
+	if logs.Len() != 0 {
+		t.Fatalf("a client that went away was logged: %s", logs.String())
+	}
+}

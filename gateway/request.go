@@ -15,7 +15,9 @@ const DefaultMaxBodyBytes = 10 << 20
 
 // A Param is one path parameter captured by the route pattern.
 type Param struct {
-	Name  string
+	// Name is the parameter's name in the pattern, without braces.
+	Name string
+	// Value is the matched path segment (or rest of the path), decoded.
 	Value string
 }
 

@@ -27,16 +27,15 @@ type Response struct {
 	// io.Writer.
 	Body io.ReadCloser
 	// ContentLength is the length of Body, or -1 when unknown (the body is
-	// then streamed and flushed as it arrives).
+	// then streamed and flushed as it arrives). A Content-Length field in
+	// Header is ignored: this field decides. 0 with a non-nil Body that
+	// Bytes or SetBytes did not make counts as unknown.
 	ContentLength int64
 	// Trailer holds trailer fields, which may be filled in only once Body
 	// has been read to its end (as with http.Response.Trailer).
 	Trailer http.Header
 	// MaxBytes bounds what Bytes buffers; 0 means DefaultMaxResponseBytes.
 	MaxBytes int64
-
-	buf      []byte
-	buffered bool
 }
 
 // NewResponse returns a reply with the given status, header and body. A nil
@@ -54,12 +53,11 @@ func NewResponse(status int, header http.Header, body []byte) *Response {
 // remains available to the client and to later stages. A reply over the
 // limit fails with a 502 *Error.
 func (r *Response) Bytes() ([]byte, error) {
-	if r.buffered {
-		return r.buf, nil
-	}
-	if r.Body == nil {
-		r.buffered = true
+	if r.Body == nil || r.Body == http.NoBody {
 		return nil, nil
+	}
+	if bb, ok := r.Body.(*bytesBody); ok {
+		return bb.data, nil
 	}
 	limit := r.MaxBytes
 	if limit <= 0 {
@@ -82,30 +80,20 @@ func (r *Response) Bytes() ([]byte, error) {
 		return nil, Errorf(http.StatusBadGateway, "the upstream reply is larger than the %d bytes the gateway buffers", limit)
 	}
 	r.SetBytes(buf.Bytes())
-	return r.buf, nil
+	return buf.Bytes(), nil
 }
 
 // SetBytes replaces the body and its length.
 func (r *Response) SetBytes(b []byte) {
-	r.buf, r.buffered = b, true
 	r.ContentLength = int64(len(b))
-	if r.Header != nil {
-		r.Header.Del("Content-Length")
-	}
 	if len(b) == 0 {
 		r.Body = nil
 		return
 	}
-	bb := new(bytesBody)
+	bb := &bytesBody{data: b}
 	bb.Reset(b)
 	r.Body = bb
 }
-
-// bytesBody is a buffered body; one allocation where NopCloser would add a
-// second.
-type bytesBody struct{ bytes.Reader }
-
-func (*bytesBody) Close() error { return nil }
 
 // Close releases the body without reading it.
 func (r *Response) Close() error {
@@ -121,6 +109,36 @@ func (r *Response) status() int {
 	}
 	return r.Status
 }
+
+// knownLength returns the body length to announce in Content-Length, or -1
+// to stream it chunked. A zero ContentLength with a body that is neither
+// empty nor one of the gateway's own buffers counts as unknown, as for
+// http.Request: the zero value of Response must not cut a body short.
+func (r *Response) knownLength() int64 {
+	switch {
+	case r.Body == nil || r.Body == http.NoBody:
+		if r.ContentLength > 0 { // a reply to HEAD announces the length of what it omits
+			return r.ContentLength
+		}
+		return 0
+	case r.ContentLength > 0:
+		return r.ContentLength
+	case r.ContentLength == 0:
+		if bb, ok := r.Body.(*bytesBody); ok {
+			return int64(bb.Len())
+		}
+	}
+	return -1
+}
+
+// bytesBody is a body the gateway holds in memory: one allocation where
+// io.NopCloser(bytes.NewReader(b)) would take two.
+type bytesBody struct {
+	bytes.Reader
+	data []byte
+}
+
+func (*bytesBody) Close() error { return nil }
 
 // bodyAllowed reports whether a reply with status may carry a body
 // (RFC 9110 §6.4.1).

@@ -82,9 +82,12 @@ type Versioning struct {
 
 // RouterConfig configures a Router.
 type RouterConfig struct {
+	// Options apply to every request the Router serves.
 	Options
+	// Versioning says where the API version of a request is read.
 	Versioning Versioning
-	Routes     []Route
+	// Routes is the initial route table; Replace swaps in another.
+	Routes []Route
 }
 
 // A Router serves each request with the route that matches it best. It is an

@@ -789,6 +789,9 @@ func TestRouterRejectsAmbiguousPaths(t *testing.T) {
 		{name: "hash", target: "/a#b", raw: true, lenientPath: "/a#b", lenientEsc: "/a%23b"},
 		{name: "hash in absolute form", target: "http://example.com/a#b", raw: true, lenientPath: "/a#b", lenientEsc: "/a%23b"},
 		{name: "backslash in absolute form", target: `http://example.com/a\b`, raw: true, lenientPath: `/a\b`, lenientEsc: "/a%5Cb"},
+		{name: "dot-dot with a parameter", target: "/public/..;/admin", raw: true, lenientPath: "/public/..;/admin", lenientEsc: "/public/..;/admin"},
+		{name: "dot with a parameter", target: "/public/.;x/admin", raw: true, lenientPath: "/public/.;x/admin", lenientEsc: "/public/.;x/admin"},
+		{name: "encoded dot-dot with a parameter", target: "/public/%2e%2e;/admin", raw: true, lenientPath: "/public/..;/admin", lenientEsc: "/public/%2e%2e;/admin"},
 		{name: "control character", target: "/a\x01b"},
 		{name: "DEL", target: "/a\x7fb"},
 		{name: "tab", target: "/a\tb"},
@@ -1346,5 +1349,57 @@ func TestRouterDeepPrefixes(t *testing.T) {
 				t.Fatalf("got %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestReplaceKeepsRequestsInFlight: a request that matched the old table
+// finishes on it even though the table is replaced while it runs.
+func TestReplaceKeepsRequestsInFlight(t *testing.T) {
+	started, release := make(chan struct{}), make(chan struct{})
+	slow := gateway.HandlerFunc(func(ctx context.Context, req *gateway.Request) (*gateway.Response, error) {
+		close(started)
+		<-release
+		return gateway.NewResponse(200, nil, []byte("old")), nil
+	})
+	fresh := gateway.HandlerFunc(func(ctx context.Context, req *gateway.Request) (*gateway.Response, error) {
+		return gateway.NewResponse(200, nil, []byte("new")), nil
+	})
+	rt, err := gateway.NewRouter(gateway.RouterConfig{Routes: []gateway.Route{{Path: "/x", Handler: slow}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(rt)
+	defer srv.Close()
+	type result struct {
+		body string
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		resp, err := srv.Client().Get(srv.URL + "/x")
+		if err != nil {
+			done <- result{err: err}
+			return
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		done <- result{string(b), err}
+	}()
+	<-started
+	if err := rt.Replace([]gateway.Route{{Path: "/x", Handler: fresh}}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := srv.Client().Get(srv.URL + "/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != "new" {
+		t.Errorf("request after Replace got %q, want new", b)
+	}
+	close(release)
+	if r := <-done; r.err != nil || r.body != "old" {
+		t.Fatalf("in-flight request: %q %v, want old", r.body, r.err)
 	}
 }

@@ -75,7 +75,7 @@ func orDefault[T int | time.Duration](v, def T) T {
 	return v
 }
 
-func (s *Server) httpServer() (*http.Server, error) {
+func (s *Server) httpServer(ups *upgrades) (*http.Server, error) {
 	if s.Handler == nil {
 		return nil, errors.New("gateway: Server.Handler is required")
 	}
@@ -92,6 +92,9 @@ func (s *Server) httpServer() (*http.Server, error) {
 		IdleTimeout:       orDefault(s.IdleTimeout, DefaultIdleTimeout),
 		MaxHeaderBytes:    orDefault(s.MaxHeaderBytes, DefaultMaxHeaderBytes),
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BaseContext: func(net.Listener) context.Context {
+			return context.WithValue(context.Background(), upgradesKey{}, ups)
+		},
 	}
 	if s.TLSConfig != nil || s.CertFile != "" || s.ClientCAs != nil {
 		cfg := &tls.Config{}
@@ -123,7 +126,7 @@ func (s *Server) httpServer() (*http.Server, error) {
 // ListenAndServe listens on Addr and serves until ctx is done, then shuts
 // down gracefully. It returns nil after a clean shutdown.
 func (s *Server) ListenAndServe(ctx context.Context) error {
-	if _, err := s.httpServer(); err != nil {
+	if err := s.check(); err != nil {
 		return err
 	}
 	addr := s.Addr
@@ -140,9 +143,11 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 
 // Serve serves connections from ln until ctx is done. Then it stops
 // accepting, lets requests in flight finish for up to ShutdownTimeout,
-// closes what is left, and returns. Serve closes ln.
+// closes what is left (and every connection upgraded to another protocol,
+// such as a WebSocket), and returns. Serve closes ln.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	hs, err := s.httpServer()
+	ups := new(upgrades)
+	hs, err := s.httpServer(ups)
 	if err != nil {
 		ln.Close()
 		return err
@@ -164,6 +169,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	sctx, cancel := context.WithTimeout(context.Background(), orDefault(s.ShutdownTimeout, DefaultShutdownTimeout))
 	defer cancel()
 	err = hs.Shutdown(sctx)
+	// Requests have drained; connections switched to another protocol
+	// (WebSockets) have no end the server could wait for, so they close now.
+	ups.closeAll()
 	if errors.Is(err, context.DeadlineExceeded) {
 		hs.Close()
 		err = fmt.Errorf("gateway: shutdown: requests still in flight after %v were cut: %w", orDefault(s.ShutdownTimeout, DefaultShutdownTimeout), err)
@@ -172,4 +180,12 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		err = serr
 	}
 	return err
+}
+
+// check reports a configuration mistake without loading anything twice.
+func (s *Server) check() error {
+	if s.Handler == nil {
+		return errors.New("gateway: Server.Handler is required")
+	}
+	return nil
 }

@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"bufio"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -8,10 +9,12 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
 	"io"
 	"math/big"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -278,5 +281,46 @@ func TestServerTLSAndMutualTLS(t *testing.T) {
 				t.Fatalf("got %q, want %q", b, tc.want)
 			}
 		})
+	}
+}
+
+// TestShutdownClosesUpgradedConnections switches a connection to a toy echo
+// protocol through the gateway's Server and checks that a shutdown ends it
+// and that Serve waits for its relay to stop.
+func TestShutdownClosesUpgradedConnections(t *testing.T) {
+	echo := gateway.HandlerFunc(func(ctx context.Context, req *gateway.Request) (*gateway.Response, error) {
+		gwEnd, backendEnd := net.Pipe()
+		go func() {
+			defer backendEnd.Close()
+			io.Copy(backendEnd, backendEnd)
+		}()
+		h := http.Header{"Connection": {"Upgrade"}, "Upgrade": {"echo"}}
+		return &gateway.Response{Status: http.StatusSwitchingProtocols, Header: h, Body: gwEnd}, nil
+	})
+	srv := &gateway.Server{Handler: gateway.NewPipeline(echo), Logger: quietLogger()}
+	addr, shutdown := startServer(t, srv)
+
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	io.WriteString(conn, "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("handshake: %v %v", resp, err)
+	}
+	io.WriteString(conn, "ping\n")
+	if line, err := br.ReadString('\n'); err != nil || line != "ping\n" {
+		t.Fatalf("echo: %q %v", line, err)
+	}
+
+	if err := shutdown(); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := br.ReadString('\n'); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("upgraded connection still open after shutdown: %v", err)
 	}
 }

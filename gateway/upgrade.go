@@ -3,7 +3,9 @@ package gateway
 import (
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"sync"
 )
 
 // serveUpgrade completes a protocol switch (RFC 9110 §15.2.2), such as a
@@ -24,6 +26,12 @@ func serveUpgrade(w http.ResponseWriter, req *Request, resp *Response, o *Option
 		return
 	}
 	defer conn.Close()
+	if t, ok := req.HTTP.Context().Value(upgradesKey{}).(*upgrades); ok {
+		if !t.add(conn) {
+			return // the server is shutting down
+		}
+		defer t.done(conn)
+	}
 	fmt.Fprintf(brw, "HTTP/1.1 101 %s\r\n", http.StatusText(http.StatusSwitchingProtocols))
 	if err := resp.Header.Write(brw); err != nil {
 		return
@@ -50,4 +58,49 @@ func serveUpgrade(w http.ResponseWriter, req *Request, resp *Response, o *Option
 	case <-req.HTTP.Context().Done():
 	}
 	// Closing both ends (deferred) ends the other copy.
+}
+
+// upgrades tracks the connections a Server switched to another protocol.
+// net/http forgets a connection once it is hijacked, so without this a
+// shutdown would neither wait for nor close them.
+type upgrades struct {
+	mu      sync.Mutex
+	conns   map[net.Conn]struct{}
+	closing bool
+	wg      sync.WaitGroup
+}
+
+type upgradesKey struct{}
+
+func (u *upgrades) add(c net.Conn) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.closing {
+		return false
+	}
+	if u.conns == nil {
+		u.conns = make(map[net.Conn]struct{})
+	}
+	u.conns[c] = struct{}{}
+	u.wg.Add(1)
+	return true
+}
+
+func (u *upgrades) done(c net.Conn) {
+	u.mu.Lock()
+	delete(u.conns, c)
+	u.mu.Unlock()
+	u.wg.Done()
+}
+
+// closeAll closes every upgraded connection, refuses new ones, and waits
+// until their relays have ended.
+func (u *upgrades) closeAll() {
+	u.mu.Lock()
+	u.closing = true
+	for c := range u.conns {
+		c.Close()
+	}
+	u.mu.Unlock()
+	u.wg.Wait()
 }

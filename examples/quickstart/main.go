@@ -60,6 +60,7 @@ func run(ctx context.Context, ln net.Listener, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	defer demo.Close()
 	hello := gateway.HandlerFunc(func(ctx context.Context, req *gateway.Request) (*gateway.Response, error) {
 		body := fmt.Sprintf("{\"greeting\":%q}\n", "hello, "+req.Param("name"))
 		return gateway.NewResponse(http.StatusOK, http.Header{"Content-Type": {"application/json"}}, []byte(body)), nil
