@@ -23,8 +23,11 @@ type ForwardConfig struct {
 	// upstream never sees the client's credentials.
 	StripAuthorization bool
 	// StripHeaders are more headers to delete, such as "X-API-Key" or a
-	// session cookie carrier.
+	// header a JWTConfig reads its token from.
 	StripHeaders []string
+	// StripQuery are query parameters to delete, such as one a JWTConfig
+	// or APIKeyConfig was told to read credentials from.
+	StripQuery []string
 }
 
 // A Forwarder passes the authenticated identity to the upstream as request
@@ -32,8 +35,9 @@ type ForwardConfig struct {
 //
 //	gateway.TransformRequest(fwd)
 type Forwarder struct {
-	headers []forwardedHeader
-	strip   []string
+	headers    []forwardedHeader
+	strip      []string
+	stripQuery []string
 }
 
 type forwardedHeader struct{ name, path string }
@@ -61,6 +65,12 @@ func Forward(cfg ForwardConfig) (*Forwarder, error) {
 		}
 		f.strip = append(f.strip, http.CanonicalHeaderKey(name))
 	}
+	for _, name := range cfg.StripQuery {
+		if name == "" {
+			return nil, fmt.Errorf("auth: ForwardConfig.StripQuery: empty parameter name")
+		}
+		f.stripQuery = append(f.stripQuery, name)
+	}
 	return f, nil
 }
 
@@ -75,6 +85,16 @@ func (f *Forwarder) TransformRequest(ctx context.Context, req *gateway.Request) 
 	}
 	for _, fh := range f.headers {
 		delete(h, fh.name)
+	}
+	if len(f.stripQuery) > 0 && req.HTTP.URL.RawQuery != "" {
+		q := req.HTTP.URL.Query()
+		n := len(q)
+		for _, name := range f.stripQuery {
+			delete(q, name)
+		}
+		if len(q) != n {
+			req.HTTP.URL.RawQuery = q.Encode()
+		}
 	}
 	if req.Principal == nil {
 		return nil

@@ -21,6 +21,7 @@ func TestForwardCannotBeSpoofed(t *testing.T) {
 		},
 		StripAuthorization: true,
 		StripHeaders:       []string{"X-Api-Key"},
+		StripQuery:         []string{"access_token"},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -58,17 +59,22 @@ func TestForwardCannotBeSpoofed(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var got http.Header
+			var gotQuery string
 			up := gateway.HandlerFunc(func(ctx context.Context, req *gateway.Request) (*gateway.Response, error) {
 				got = req.HTTP.Header.Clone()
+				gotQuery = req.HTTP.URL.RawQuery
 				return nil, nil
 			})
 			authn := gateway.Authenticate(fixedPrincipal(tc.principal), auth.Anonymous())
 			p := gateway.NewPipeline(up, authn, gateway.TransformRequest(fwd))
-			r := httptest.NewRequest("GET", "/", nil)
+			r := httptest.NewRequest("GET", "/?access_token=secret&page=2", nil)
 			for k, v := range spoof {
 				r.Header[k] = v
 			}
 			p.ServeHTTP(httptest.NewRecorder(), r)
+			if gotQuery != "page=2" {
+				t.Errorf("upstream query = %q, want page=2", gotQuery)
+			}
 			for k, want := range tc.want {
 				if strings.Join(got[k], "|") != strings.Join(want, "|") || (want == nil && got[k] != nil) {
 					t.Errorf("upstream %s = %q, want %q", k, got[k], want)

@@ -263,7 +263,7 @@ func writeError(w http.ResponseWriter, req *Request, err error, o *Options) {
 	if internal {
 		o.logger().Error("gateway: internal error", "route", routeName(req), "err", err)
 	} else if p.status() >= 500 && p.Err != nil {
-		o.logger().Warn("gateway: upstream error", "route", routeName(req), "status", p.status(), "err", p.Err)
+		o.logger().Warn("gateway: request failed", "route", routeName(req), "status", p.status(), "err", p.Err)
 	}
 	p.Write(w)
 }
