@@ -236,7 +236,7 @@ func APIKeys(cfg APIKeyConfig) (*APIKeyAuthenticator, error) {
 	if header == "" {
 		header = DefaultAPIKeyHeader
 	}
-	if !apiKeyHeaderOK(header) {
+	if !validHeaderName(header) {
 		return nil, fmt.Errorf("auth: APIKeyConfig.Header %q is not a valid header field name", header)
 	}
 	if cfg.QueryParam != "" && !apiKeyQueryNameOK(cfg.QueryParam) {
@@ -381,21 +381,4 @@ func apiKeyQueryNameOK(s string) bool {
 		}
 	}
 	return s != ""
-}
-
-// apiKeyHeaderOK reports whether s is an RFC 9110 token, as header names must be.
-func apiKeyHeaderOK(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
 }

@@ -457,54 +457,20 @@ func numericDate(f float64) time.Time {
 }
 
 // introspectBearer returns the bearer token of the Authorization field of r
-// (RFC 6750 §2.1). It returns gateway.ErrNotResponsible when there is no
-// Authorization field or it holds another scheme, and a 400 invalid_request
-// when there are two fields or the token is empty or malformed.
+// (RFC 6750 §2.1), read as the JWT authenticator reads it. It returns
+// gateway.ErrNotResponsible when there is no Authorization field or it holds
+// another scheme, and a 400 invalid_request when there are two fields or the
+// token is empty, malformed or too long.
 func introspectBearer(r *http.Request, realm string) (string, error) {
-	values := r.Header["Authorization"]
-	switch len(values) {
-	case 0:
-		return "", gateway.ErrNotResponsible
-	case 1:
-	default:
-		return "", bearerError(http.StatusBadRequest, realm, CodeInvalidRequest, "the request has more than one Authorization field")
+	x := newTokenExtractor("", "", "", realm)
+	token, err := x.extract(r)
+	if err != nil {
+		return "", err
 	}
-	v := strings.TrimLeft(values[0], " \t")
-	scheme, token, _ := strings.Cut(v, " ")
-	if !strings.EqualFold(scheme, "Bearer") {
-		return "", gateway.ErrNotResponsible
-	}
-	token = strings.Trim(token, " \t")
-	switch {
-	case token == "":
-		return "", bearerError(http.StatusBadRequest, realm, CodeInvalidRequest, "the bearer token is empty")
-	case len(token) > maxBearerTokenBytes:
+	if len(token) > maxBearerTokenBytes {
 		return "", bearerError(http.StatusBadRequest, realm, CodeInvalidRequest, "the bearer token is too long")
-	case !introspectB64Token(token):
-		return "", bearerError(http.StatusBadRequest, realm, CodeInvalidRequest, "the bearer token is malformed")
 	}
 	return token, nil
-}
-
-// introspectB64Token reports whether s matches the b64token of RFC 6750 §2.1:
-// 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=".
-func introspectB64Token(s string) bool {
-	i := 0
-	for ; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/') {
-			break
-		}
-	}
-	if i == 0 {
-		return false
-	}
-	for ; i < len(s); i++ {
-		if s[i] != '=' {
-			return false
-		}
-	}
-	return true
 }
 
 // introspectCache holds introspection answers by token hash, bounded in
