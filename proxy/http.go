@@ -20,7 +20,8 @@ import (
 
 // Defaults of an HTTPUpstream; each is overridable by its HTTPConfig field.
 const (
-	// DefaultTimeout bounds the wait for an upstream's response header.
+	// DefaultTimeout bounds the wait for an upstream's response header
+	// once the request has been sent.
 	DefaultTimeout = 30 * time.Second
 	// DefaultDialTimeout bounds connecting to an upstream.
 	DefaultDialTimeout = 5 * time.Second
@@ -62,10 +63,16 @@ type HTTPConfig struct {
 	// stages ("h2c smuggling").
 	WebSocket bool
 
-	// Timeout bounds the time from sending the request, connecting
+	// Timeout bounds the time from the request being fully written, body
 	// included, to the upstream's response header; past it the client gets
-	// 504. It does not bound the body, so long downloads and event streams
-	// are not cut. 0 means DefaultTimeout; a negative value means no limit.
+	// 504. Connecting is bounded by DialTimeout and the TLS handshake
+	// timeout instead, and a slow upload is not counted: it goes at the
+	// client's pace, which gateway.Server's ReadTimeout bounds. Nor does
+	// Timeout bound the reply body, so long downloads and event streams are
+	// not cut. 0 means DefaultTimeout; a negative value means no limit.
+	// The request's end is learnt from the httptrace WroteRequest event,
+	// which net/http's transports report; with a Transport that does not,
+	// Timeout has no effect.
 	Timeout time.Duration
 
 	// DialTimeout bounds opening a TCP connection to a target (an https
@@ -100,8 +107,8 @@ type HTTPConfig struct {
 //   - passes the upstream's status, header fields (hop-by-hop aside) and
 //     body through unchanged, error replies included;
 //   - answers 502 when the upstream cannot be reached or fails before its
-//     header, 504 when its header takes longer than Timeout, and 413 when a
-//     streamed body goes over the route's limit.
+//     header, 504 when its header comes more than Timeout after the request
+//     was sent, and 413 when a streamed body goes over the route's limit.
 type HTTPUpstream struct {
 	targets      []target
 	next         atomic.Uint64
@@ -242,18 +249,39 @@ func (u *HTTPUpstream) pick() *target {
 var errHeaderTimeout = errors.New("proxy: timeout awaiting the upstream's response header")
 
 // exchange is the per-request state of one proxied request, in one
-// allocation: the outbound URL, the trace that relays interim replies, and
-// the reply, whose body releases the request's context when closed.
+// allocation: the outbound URL, the trace that relays interim replies and
+// starts the header timer, the request body when it expects 100 Continue,
+// and the reply, whose body releases the request's context when closed.
 type exchange struct {
-	req    *gateway.Request
-	cancel context.CancelCauseFunc
-	url    url.URL
-	trace  httptrace.ClientTrace
-	body   replyBody
-	resp   gateway.Response
+	req     *gateway.Request
+	cancel  context.CancelCauseFunc
+	timeout time.Duration // 0: none
+	url     url.URL
+	trace   httptrace.ClientTrace
+	reqBody continueBody
+	body    replyBody
+	resp    gateway.Response
 
+	// mu guards the fields below. Whoever writes an interim reply holds
+	// it, so Serve does not return while one is being written.
 	mu       sync.Mutex
-	answered bool // the final reply (or an error) is back: no more 1xx
+	answered bool        // the final reply (or an error) is back: no more 1xx, no timer
+	timer    *time.Timer // the header timer, once the request is written
+	// firstRead is set while the request body's first read runs: that read
+	// makes the gateway's server write its 100 Continue to the client, and
+	// net/http orders that write with a handler's own 100 only, not with
+	// other 1xx codes (go.dev/issue/80949). An interim reply that comes
+	// meanwhile waits in held until the read returns. Blocking got1xx
+	// instead would stall the transport's read loop, on HTTP/2 that of every
+	// request on the connection, until the client sends its body.
+	firstRead bool
+	held      []interim
+}
+
+// interim is a 1xx reply to relay.
+type interim struct {
+	code   int
+	header http.Header
 }
 
 // got1xx relays an interim reply to the client. The transport calls it from
@@ -272,11 +300,67 @@ func (x *exchange) got1xx(code int, h textproto.MIMEHeader) error {
 	}
 	hdr := http.Header(h)
 	removeHopByHop(hdr)
+	if x.firstRead {
+		x.held = append(x.held, interim{code, hdr})
+		return nil
+	}
 	x.req.WriteInformational(code, hdr)
 	return nil
 }
 
+// wroteRequest starts the header timer once the request, body included, is
+// written: an upload's pace is the client's, not the upstream's. A reply
+// that came before the body was all sent needs no timer.
+func (x *exchange) wroteRequest(info httptrace.WroteRequestInfo) {
+	if info.Err != nil {
+		return // the round trip fails, or is retried and written again
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	switch {
+	case x.answered:
+	case x.timer == nil:
+		x.timer = time.AfterFunc(x.timeout, x.expire)
+	default:
+		// Written again on a new connection after the first one failed.
+		x.timer.Reset(x.timeout)
+	}
+}
+
 func (x *exchange) expire() { x.cancel(errHeaderTimeout) }
+
+// continueBody is the body of a request that expects 100 Continue. Its
+// first read, on the transport's write goroutine, makes the gateway's
+// server write the 100 Continue to the client; while it runs, got1xx holds
+// interim replies back (see exchange.firstRead), and when it returns they
+// are written, unless the final reply is back by then.
+type continueBody struct {
+	io.ReadCloser
+	x    *exchange
+	read bool // the first read is done: the 100 Continue is out
+}
+
+func (b *continueBody) Read(p []byte) (int, error) {
+	if b.read || len(p) == 0 {
+		return b.ReadCloser.Read(p)
+	}
+	b.read = true
+	x := b.x
+	x.mu.Lock()
+	x.firstRead = true
+	x.mu.Unlock()
+	n, err := b.ReadCloser.Read(p)
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.firstRead = false
+	if !x.answered {
+		for _, r := range x.held {
+			x.req.WriteInformational(r.code, r.header)
+		}
+	}
+	x.held = nil
+	return n, err
+}
 
 // replyBody is the upstream's reply body; closing it releases the context
 // the request was sent with.
@@ -313,10 +397,13 @@ func (u *HTTPUpstream) Serve(ctx context.Context, req *gateway.Request) (*gatewa
 	t := u.pick()
 	upgrade := u.websocket && isWebSocketUpgrade(in.Header)
 
-	x := &exchange{req: req}
+	x := &exchange{req: req, timeout: u.timeout}
 	octx, cancel := context.WithCancelCause(ctx)
 	x.cancel = cancel
 	x.trace.Got1xxResponse = x.got1xx
+	if x.timeout > 0 {
+		x.trace.WroteRequest = x.wroteRequest
+	}
 	octx = httptrace.WithClientTrace(octx, &x.trace)
 
 	out := in.WithContext(octx)
@@ -331,16 +418,17 @@ func (u *HTTPUpstream) Serve(ctx context.Context, req *gateway.Request) (*gatewa
 	out.Close = false
 	out.TransferEncoding = nil
 	out.Header = outboundHeader(in, req.FromTrustedProxy(), upgrade)
-
-	var timer *time.Timer
-	if u.timeout > 0 {
-		timer = time.AfterFunc(u.timeout, x.expire)
+	if in.Body != nil && in.Body != http.NoBody && hasTokenIn(in.Header, "Expect", "100-continue") {
+		x.reqBody = continueBody{ReadCloser: in.Body, x: x}
+		out.Body = &x.reqBody
 	}
+
 	resp, err := u.rt.RoundTrip(out)
-	expired := timer != nil && !timer.Stop()
 	x.mu.Lock()
 	x.answered = true
+	timer := x.timer
 	x.mu.Unlock()
+	expired := timer != nil && !timer.Stop()
 	if err == nil && expired {
 		// The header came just as the timer fired; the cancelled context
 		// would cut the body, so the reply is lost anyway.
