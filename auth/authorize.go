@@ -34,8 +34,13 @@ type Policy struct {
 // A ClaimRule requires the claim at Path (a gjson path like "tenant.id" or
 // "org.tier") to equal one of Values; for an array claim, one element must.
 // With no Values the claim only has to be present.
+//
+// Values are compared as text: a number claim 1 matches "1" and a boolean
+// claim true matches "true".
 type ClaimRule struct {
-	Path   string
+	// Path is the claim path, in gjson syntax ("\." escapes a dot).
+	Path string
+	// Values are the allowed values; empty means any value.
 	Values []string
 }
 
@@ -54,10 +59,19 @@ func Require(p Policy) (*Requirement, error) {
 	if len(p.Scopes) == 0 && len(p.AnyScope) == 0 && len(p.Roles) == 0 && len(p.Claims) == 0 {
 		return nil, errors.New("auth: Policy: empty policy; name Scopes, AnyScope, Roles or Claims")
 	}
-	for i, s := range slices.Concat(p.Scopes, p.AnyScope) {
-		if s == "" || strings.ContainsAny(s, " \"\\") {
-			return nil, fmt.Errorf("auth: Policy: scope #%d %q: a scope is a non-empty token without spaces or quotes", i, s)
+	for field, scopes := range map[string][]string{"Scopes": p.Scopes, "AnyScope": p.AnyScope} {
+		for i, s := range scopes {
+			if s == "" || strings.ContainsAny(s, " \"\\") {
+				return nil, fmt.Errorf("auth: Policy.%s[%d] %q: a scope is a non-empty token without spaces or quotes", field, i, s)
+			}
 		}
+	}
+	// The Requirement keeps its own copy: a caller changing its slices
+	// later must not change what is enforced.
+	p.Scopes, p.AnyScope, p.Roles = slices.Clone(p.Scopes), slices.Clone(p.AnyScope), slices.Clone(p.Roles)
+	p.Claims = slices.Clone(p.Claims)
+	for i := range p.Claims {
+		p.Claims[i].Values = slices.Clone(p.Claims[i].Values)
 	}
 	if p.RolesClaim == "" {
 		p.RolesClaim = "roles"
@@ -81,7 +95,8 @@ func Require(p Policy) (*Requirement, error) {
 // ran) it refuses with 401.
 func (r *Requirement) Authorize(ctx context.Context, req *gateway.Request) error {
 	p := req.Principal
-	if p == nil {
+	if p == nil || p.Issuer == AnonymousIssuer {
+		// RFC 6750 §3.1: a request without credentials gets 401, not 403.
 		return &gateway.Error{Status: http.StatusUnauthorized, Detail: "the route requires an authenticated caller"}
 	}
 	for _, s := range r.p.Scopes {

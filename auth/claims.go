@@ -64,26 +64,65 @@ func resultValues(r gjson.Result) []string {
 	return []string{r.String()}
 }
 
-// walkClaims follows a dotted path through nested maps. It understands the
-// plain "a.b.c" form of gjson paths, which is what claim paths are.
+// walkClaims follows a claim path through decoded claims. It understands
+// the subset of gjson path syntax that claim paths use: members separated
+// by '.', "\." for a dot inside a member name ("resource_access.my\.app"),
+// and a number to index an array ("groups.0").
 func walkClaims(claims map[string]any, path string) (any, bool) {
 	var cur any = claims
 	for path != "" {
-		m, ok := cur.(map[string]any)
-		if !ok {
-			return nil, false
-		}
-		key := path
-		if i := strings.IndexByte(path, '.'); i >= 0 {
-			key, path = path[:i], path[i+1:]
-		} else {
-			path = ""
-		}
-		if cur, ok = m[key]; !ok {
+		var key string
+		key, path = nextPathPart(path)
+		switch c := cur.(type) {
+		case map[string]any:
+			v, ok := c[key]
+			if !ok {
+				return nil, false
+			}
+			cur = v
+		case []any:
+			i, err := strconv.Atoi(key)
+			if err != nil || i < 0 || i >= len(c) {
+				return nil, false
+			}
+			cur = c[i]
+		default:
 			return nil, false
 		}
 	}
 	return cur, true
+}
+
+// nextPathPart splits the first member name off a claim path, unescaping
+// "\." and "\\".
+func nextPathPart(path string) (key, rest string) {
+	i := 0
+	escaped := false
+	for ; i < len(path); i++ {
+		if path[i] == '\\' && i+1 < len(path) {
+			escaped = true
+			i++
+			continue
+		}
+		if path[i] == '.' {
+			break
+		}
+	}
+	key, rest = path[:i], ""
+	if i < len(path) {
+		rest = path[i+1:]
+	}
+	if escaped {
+		var b strings.Builder
+		for j := 0; j < len(key); j++ {
+			if key[j] == '\\' && j+1 < len(key) {
+				j++
+			}
+			b.WriteByte(key[j])
+		}
+		key = b.String()
+	}
+	return key, rest
 }
 
 func anyValues(v any) []string {
@@ -117,4 +156,84 @@ func anyValues(v any) []string {
 		}
 		return []string{string(b)}
 	}
+}
+
+// splitScopes splits a scope string on the space character alone, as RFC
+// 6749 §3.3 delimits scopes; strings.Fields would also split on U+00A0 and
+// other Unicode spaces, turning "profile\u00a0admin" into an admin scope.
+func splitScopes(s string) []string {
+	var out []string
+	for s != "" {
+		var tok string
+		tok, s, _ = strings.Cut(s, " ")
+		if tok != "" {
+			out = append(out, tok)
+		}
+	}
+	return out
+}
+
+// duplicateMembers reports whether any JSON object in data, at any depth,
+// has two members with the same name. RFC 7519 §4 lets a JWT parser reject
+// such claims, and it must: encoding/json keeps the last duplicate while
+// gjson reads the first, so Principal.Claims and ClaimsJSON would disagree on
+// who the caller is. data must be valid JSON.
+func duplicateMembers(data []byte) bool {
+	return dupIn(gjson.ParseBytes(data), 0)
+}
+
+func dupIn(v gjson.Result, depth int) bool {
+	if depth > 64 {
+		return true // deeper than any claim set; refuse rather than recurse on
+	}
+	switch {
+	case v.IsObject():
+		var small [16]string
+		seen := small[:0]
+		var big map[string]struct{}
+		dup := false
+		v.ForEach(func(k, e gjson.Result) bool {
+			name := k.String()
+			if big != nil {
+				if _, ok := big[name]; ok {
+					dup = true
+					return false
+				}
+				big[name] = struct{}{}
+			} else {
+				for _, n := range seen {
+					if n == name {
+						dup = true
+						return false
+					}
+				}
+				if len(seen) < cap(seen) {
+					seen = append(seen, name)
+				} else {
+					big = make(map[string]struct{}, 32)
+					for _, n := range seen {
+						big[n] = struct{}{}
+					}
+					big[name] = struct{}{}
+				}
+			}
+			if dupIn(e, depth+1) {
+				dup = true
+				return false
+			}
+			return true
+		})
+		return dup
+	case v.IsArray():
+		dup := false
+		v.ForEach(func(_, e gjson.Result) bool {
+			if dupIn(e, depth+1) {
+				dup = true
+				return false
+			}
+			return true
+		})
+		return dup
+	}
+	return false
 }

@@ -60,7 +60,7 @@ func (as allOf) Authenticate(ctx context.Context, req *gateway.Request) (*gatewa
 	return first, nil
 }
 
-// Challenge lists the challenges of the authenticators that have one.
+// Challenge returns the challenge of the first authenticator that has one.
 func (as allOf) Challenge() string {
 	for _, a := range as {
 		if c, ok := a.(gateway.Challenger); ok && c.Challenge() != "" {

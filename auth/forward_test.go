@@ -22,6 +22,7 @@ func TestForwardCannotBeSpoofed(t *testing.T) {
 		StripAuthorization: true,
 		StripHeaders:       []string{"X-Api-Key"},
 		StripQuery:         []string{"access_token"},
+		StripCookies:       []string{"session"},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -39,6 +40,8 @@ func TestForwardCannotBeSpoofed(t *testing.T) {
 		"Authorization": {"Bearer secret-token"},
 		"X-Api-Key":     {"k-123"},
 		"X-Other":       {"kept"},
+		"Cookie":        {"theme=dark; session=tok123; lang=en"},
+		"X_user_id":     {"admin"},
 	}
 	tests := []struct {
 		name      string
@@ -48,6 +51,7 @@ func TestForwardCannotBeSpoofed(t *testing.T) {
 		{"authenticated", alice, http.Header{
 			"X-User-Id": {"alice"}, "X-Tenant": nil, "X-Roles": {"admin, user"}, "X-Scopes": {"a b"},
 			"Authorization": nil, "X-Api-Key": nil, "X-Other": {"kept"},
+			"Cookie": {"theme=dark; lang=en"}, "X_user_id": nil,
 		}},
 		{"anonymous", nil, http.Header{
 			"X-User-Id": nil, "X-Tenant": nil, "X-Roles": nil, "Authorization": nil, "X-Other": {"kept"},
@@ -67,13 +71,14 @@ func TestForwardCannotBeSpoofed(t *testing.T) {
 			})
 			authn := gateway.Authenticate(fixedPrincipal(tc.principal), auth.Anonymous())
 			p := gateway.NewPipeline(up, authn, gateway.TransformRequest(fwd))
-			r := httptest.NewRequest("GET", "/?access_token=secret&page=2", nil)
+			p.Options.AllowUnderscoreHeaders = true // the Forwarder must still drop X_User_Id
+			r := httptest.NewRequest("GET", "/?z=1&sig=a%2Fb&x=1;y=2&access_token=secret&a=2", nil)
 			for k, v := range spoof {
 				r.Header[k] = v
 			}
 			p.ServeHTTP(httptest.NewRecorder(), r)
-			if gotQuery != "page=2" {
-				t.Errorf("upstream query = %q, want page=2", gotQuery)
+			if want := "z=1&sig=a%2Fb&x=1;y=2&a=2"; gotQuery != want {
+				t.Errorf("upstream query = %q, want %q", gotQuery, want)
 			}
 			for k, want := range tc.want {
 				if strings.Join(got[k], "|") != strings.Join(want, "|") || (want == nil && got[k] != nil) {
@@ -88,7 +93,11 @@ func TestForwardConfigErrors(t *testing.T) {
 	for _, cfg := range []auth.ForwardConfig{
 		{Headers: map[string]string{"X Bad": "sub"}},
 		{Headers: map[string]string{"X-Ok": ""}},
+		{Headers: map[string]string{"X-User": "sub", "x-user": "email"}},
+		{Headers: map[string]string{"Host": "sub"}},
 		{StripHeaders: []string{"bad:name"}},
+		{StripQuery: []string{""}},
+		{StripCookies: []string{"bad cookie"}},
 	} {
 		if _, err := auth.Forward(cfg); err == nil {
 			t.Errorf("Forward(%+v) accepted a bad configuration", cfg)

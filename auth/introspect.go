@@ -375,6 +375,11 @@ func (ix *Introspector) interpret(body []byte, now time.Time) (introspectAnswer,
 	if claims == nil {
 		return introspectAnswer{}, errors.New("reply is not a JSON object")
 	}
+	if duplicateMembers(body) {
+		// Claims (last duplicate wins) and ClaimsJSON (first wins) would
+		// name different callers.
+		return introspectAnswer{}, errors.New("reply repeats a member name")
+	}
 	active, ok := claims["active"].(bool)
 	if !ok {
 		return introspectAnswer{}, errors.New(`reply has no boolean "active"`)
@@ -434,7 +439,7 @@ func (ix *Introspector) interpret(body []byte, now time.Time) (introspectAnswer,
 		return introspectAnswer{refusal: "token audience is not accepted"}, nil
 	}
 
-	p := &gateway.Principal{Subject: sub, Issuer: iss, Scopes: strings.Fields(scope), Claims: claims, ClaimsJSON: body}
+	p := &gateway.Principal{Subject: sub, Issuer: iss, Scopes: splitScopes(scope), Claims: claims, ClaimsJSON: body}
 	if p.Subject == "" {
 		p.Subject = username
 	}

@@ -2,7 +2,6 @@ package auth
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -273,31 +272,11 @@ func (a *JWTAuthenticator) Verify(ctx context.Context, token string) (*gateway.P
 	if err != nil {
 		return nil, a.refuse(err, claims)
 	}
-	p, err := a.principal(claims)
-	if err == nil {
-		p.ClaimsJSON = payloadJSON(token)
-	}
-	return p, err
-}
-
-// payloadJSON returns the decoded claims segment of a verified token, so
-// later stages read nested claims (realm_access.roles) from bytes with
-// gjson. It costs one base64 decode, a few percent of the parse.
-func payloadJSON(token string) []byte {
-	i := strings.IndexByte(token, '.')
-	if i < 0 {
-		return nil
-	}
-	seg := token[i+1:]
-	j := strings.IndexByte(seg, '.')
-	if j < 0 {
-		return nil
-	}
-	b, err := base64.RawURLEncoding.DecodeString(seg[:j])
-	if err != nil {
-		return nil
-	}
-	return b
+	// ClaimsJSON stays nil: the claims golang-jwt decoded are the ones
+	// checked, and policies and forwarding read the same map. The raw
+	// payload could disagree with it on a repeated claim name (encoding/json
+	// keeps the last, gjson the first; RFC 7519 §4).
+	return a.principal(claims)
 }
 
 // What was wrong with a token: the error_description of the 401, and the
@@ -493,7 +472,7 @@ func (a *JWTAuthenticator) scopes(claims jwt.MapClaims) []string {
 	for _, name := range a.scopeClaims {
 		switch v := claims[name].(type) {
 		case string:
-			if s := strings.Fields(v); len(s) > 0 {
+			if s := splitScopes(v); len(s) > 0 {
 				return s
 			}
 			return nil
