@@ -77,6 +77,11 @@ type IntrospectionConfig struct {
 	// Audiences, when set, are accepted values of the reply's "aud": a
 	// reply must name at least one of them.
 	Audiences []string
+	// TokenTypes, when set, are accepted values of the reply's
+	// "token_type" (such as "Bearer" or "access_token"): a reply naming
+	// another type, a refresh token say, is refused. The token_type_hint
+	// sent is only a hint the server may ignore (RFC 7662 §2.1).
+	TokenTypes []string
 
 	// Realm, when set, is the realm of the WWW-Authenticate challenge.
 	Realm string
@@ -98,6 +103,7 @@ type Introspector struct {
 	negativeTTL time.Duration
 	issuers     []string
 	audiences   []string
+	tokenTypes  []string
 	realm       string
 	challenge   string
 	now         func() time.Time
@@ -168,6 +174,7 @@ func Introspection(cfg IntrospectionConfig) (*Introspector, error) {
 		negativeTTL: introspectDefault(cfg.NegativeTTL, DefaultIntrospectionNegativeTTL),
 		issuers:     slices.Clone(cfg.Issuers),
 		audiences:   slices.Clone(cfg.Audiences),
+		tokenTypes:  slices.Clone(cfg.TokenTypes),
 		realm:       cfg.Realm,
 		challenge:   bearerChallenge(cfg.Realm),
 		now:         cfg.Now,
@@ -322,11 +329,12 @@ func (ix *Introspector) store(key [32]byte, a introspectAnswer, now time.Time) {
 // unavailable is the 503 for an authorization server that could not give a
 // usable answer; cause goes to the log only.
 func (ix *Introspector) unavailable(cause error) error {
-	return &gateway.Error{
+	e := &gateway.Error{
 		Status: http.StatusServiceUnavailable,
 		Detail: "the token could not be checked with the authorization server",
 		Err:    fmt.Errorf("auth: token introspection at %s: %w", ix.url, cause),
 	}
+	return e.WithHeader("Retry-After", "5")
 }
 
 // introspect asks the server about token (RFC 7662 §2.1) and interprets the
@@ -388,11 +396,11 @@ func (ix *Introspector) interpret(body []byte, now time.Time) (introspectAnswer,
 		return introspectAnswer{refusal: "token is not active"}, nil
 	}
 	var (
-		exp, nbf                            time.Time
-		sub, username, clientID, iss, scope string
-		aud                                 []string
+		exp, nbf                                       time.Time
+		sub, username, clientID, iss, scope, tokenType string
+		aud                                            []string
 	)
-	for name, dst := range map[string]*string{"sub": &sub, "username": &username, "client_id": &clientID, "iss": &iss, "scope": &scope} {
+	for name, dst := range map[string]*string{"sub": &sub, "username": &username, "client_id": &clientID, "iss": &iss, "scope": &scope, "token_type": &tokenType} {
 		v, ok := claims[name]
 		if !ok || v == nil {
 			continue
@@ -437,6 +445,8 @@ func (ix *Introspector) interpret(body []byte, now time.Time) (introspectAnswer,
 		return introspectAnswer{refusal: "token issuer is not accepted"}, nil
 	case len(ix.audiences) > 0 && !slices.ContainsFunc(aud, func(a string) bool { return slices.Contains(ix.audiences, a) }):
 		return introspectAnswer{refusal: "token audience is not accepted"}, nil
+	case len(ix.tokenTypes) > 0 && tokenType != "" && !slices.ContainsFunc(ix.tokenTypes, func(t string) bool { return strings.EqualFold(t, tokenType) }):
+		return introspectAnswer{refusal: "token type is not accepted"}, nil
 	}
 
 	p := &gateway.Principal{Subject: sub, Issuer: iss, Scopes: splitScopes(scope), Claims: claims, ClaimsJSON: body}

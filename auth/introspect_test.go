@@ -176,6 +176,8 @@ func TestIntrospection(t *testing.T) {
 		"padded+/token==":    `{"active": true, "sub": "padded"}`,
 		"fractional-exp":     fmt.Sprintf(`{"active": true, "sub": "u", "exp": %d.5}`, ixAt(time.Hour)),
 		"-._~+/ALL-b64chars": `{"active": true, "sub": "chars"}`,
+		"refresh":            `{"active": true, "sub": "u", "token_type": "refresh_token"}`,
+		"duplicate-sub":      `{"active": true, "sub": "admin", "sub": "u"}`,
 	})
 	tests := []struct {
 		name       string
@@ -188,6 +190,9 @@ func TestIntrospection(t *testing.T) {
 	}{
 		{name: "active", req: ixBearer("active"), wantSub: "u-1", wantIss: "https://idp.example"},
 		{name: "scheme in lower case", req: ixRequest("bearer active"), wantSub: "u-1", wantIss: "https://idp.example"},
+		{name: "refresh token refused when types are named", cfg: IntrospectionConfig{TokenTypes: []string{"Bearer", "access_token"}}, req: ixBearer("refresh"), wantStatus: 401, wantDesc: "token type is not accepted"},
+		{name: "named type accepted", cfg: IntrospectionConfig{TokenTypes: []string{"bearer"}}, req: ixBearer("active"), wantSub: "u-1", wantIss: "https://idp.example"},
+		{name: "repeated member refused", req: ixBearer("duplicate-sub"), wantStatus: 503, wantDesc: "could not be checked"},
 		{name: "scheme in upper case", req: ixRequest("BEARER  active"), wantSub: "u-1", wantIss: "https://idp.example"},
 		{name: "inactive", req: ixBearer("inactive"), wantStatus: 401, wantDesc: "token is not active"},
 		{name: "unknown", req: ixBearer("made-up"), wantStatus: 401, wantDesc: "token is not active"},

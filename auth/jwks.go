@@ -7,7 +7,9 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -54,6 +56,11 @@ type JWKSConfig struct {
 	Logger *slog.Logger
 	// MaxBytes bounds the size of a response body. Default 1 MiB.
 	MaxBytes int64
+	// AllowInsecureHTTP accepts an http:// URL for a host other than a
+	// loopback address. Keys fetched over plain HTTP can be replaced by
+	// anyone on the path, who could then sign tokens: leave it off outside
+	// a trusted network.
+	AllowInsecureHTTP bool
 }
 
 // A JWKS is a KeySource that serves the JWK Set (RFC 7517 §5) of an
@@ -74,10 +81,11 @@ type JWKSConfig struct {
 // once. A lookup that misses while any fetch is in flight waits for that
 // fetch and looks again, so concurrent lookups share one fetch (and a burst
 // of tokens with a freshly rotated kid costs one). A fetch that fails
-// (network error, a status other than 200, a body that is not a JWK Set, or
-// a set without a usable key) keeps the last good set and is logged; one
-// that succeeds replaces it, so a new kid is accepted and a removed one
-// refused.
+// (network error, a status other than 200, a body that is not a JWK Set)
+// keeps the last good set and is logged; one that succeeds replaces it, so a
+// new kid is accepted and a removed one refused. A well-formed set with no
+// usable key also replaces it, and then every token is refused: the IdP has
+// withdrawn the keys, and keeping them would be failing open.
 //
 // Keys are checked by the rules of ParseJWKSet, and in addition a key that
 // is published with its private members, or a symmetric "oct" key, is
@@ -132,6 +140,9 @@ func NewJWKS(cfg JWKSConfig) (*JWKS, error) {
 	}
 	if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return nil, fmt.Errorf("auth: JWKSConfig.URL %q: want an absolute http or https URL", u.Redacted())
+	}
+	if u.Scheme == "http" && !cfg.AllowInsecureHTTP && !loopbackHost(u.Hostname()) {
+		return nil, fmt.Errorf("auth: JWKSConfig.URL %q: plain http lets anyone on the path swap the signing keys; use https or set AllowInsecureHTTP", u.Redacted())
 	}
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
@@ -414,7 +425,20 @@ func (j *JWKS) get(ctx context.Context) ([]Key, error) {
 		j.log.Warn("auth: JWKS key dropped", "url", j.logURL, "reason", d)
 	}
 	if len(keys) == 0 {
-		return fail(fmt.Errorf("no usable key among %d", len(dropped)))
+		// The IdP answered, and its answer is that no key is valid now (an
+		// emergency revocation, or a rotation to keys we refuse). That
+		// replaces the last set: keeping withdrawn keys would be failing
+		// open. Every token is refused until a usable key appears.
+		j.log.Error("auth: the JWKS holds no usable key; every token is refused", "url", j.logURL, "dropped", len(dropped))
 	}
 	return keys, nil
+}
+
+// loopbackHost reports whether host is localhost or a loopback address.
+func loopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }

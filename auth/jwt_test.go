@@ -975,10 +975,17 @@ func FuzzJWTVerify(f *testing.F) {
 // HS256 under the key ID "2024-01", and hands the caller to the upstream.
 func ExampleJWT() {
 	secret := []byte("0123456789abcdef0123456789abcdef") // at least 32 bytes
-	keys := jwtKeys{{ID: "2024-01", Algorithms: []string{"HS256"}, Key: secret}}
+	key, err := auth.HMACKey("2024-01", secret, "HS256")
+	if err != nil {
+		panic(err)
+	}
+	keys, err := auth.StaticKeys(key) // in production: auth.NewJWKS or auth.DiscoverJWKS
+	if err != nil {
+		panic(err)
+	}
 	now := func() time.Time { return time.Unix(1_700_000_000, 0) }
 	jwtAuth, err := auth.JWT(auth.JWTConfig{
-		Keys:      keys, // in production: a JWKS or OIDC discovery key source
+		Keys:      keys,
 		Issuers:   []string{"https://idp.example"},
 		Audiences: []string{"orders-api"},
 		Realm:     "orders",

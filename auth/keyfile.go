@@ -77,8 +77,14 @@ type KeyFileConfig struct {
 //
 // Changes are noticed by polling: the file's modification time and size,
 // then the SHA-256 of its contents, so that rewriting a file with the same
-// keys costs nothing. Replacing the file by a rename, as editors and
-// Kubernetes ConfigMap volumes do, is noticed like any other change.
+// keys costs nothing. Replace the file atomically (write a temporary file,
+// then rename it over the old one, as editors and Kubernetes ConfigMap
+// volumes do): a file rewritten in place can be read half-written, and a
+// half-written list that still parses could drop a "revoked: true" line. A
+// read during which the file visibly changed is discarded and retried.
+//
+// On a busy gateway the store keeps serving the keys loaded last while a
+// new file is read, so a reload never blocks a request.
 type KeyFileStore struct {
 	path     string
 	logger   *slog.Logger
@@ -253,6 +259,12 @@ func readKeyFile(path string) ([]byte, os.FileInfo, error) {
 	}
 	if len(data) > maxKeyFileBytes {
 		return nil, nil, fmt.Errorf("auth: key file %s: larger than %d bytes", path, maxKeyFileBytes)
+	}
+	// A file rewritten in place while we read it can parse as a shorter,
+	// valid list; if it changed under us, read it again on the next poll.
+	if after, err := os.Stat(path); err != nil || int64(len(data)) != fi.Size() ||
+		after.Size() != fi.Size() || !after.ModTime().Equal(fi.ModTime()) {
+		return nil, nil, fmt.Errorf("auth: key file %s: changed while being read", path)
 	}
 	return data, fi, nil
 }

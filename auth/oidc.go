@@ -35,6 +35,9 @@ func DiscoverJWKS(ctx context.Context, issuer string, cfg JWKSConfig) (*JWKS, er
 	if (iu.Scheme != "https" && iu.Scheme != "http") || iu.Host == "" || iu.RawQuery != "" || iu.ForceQuery || iu.Fragment != "" || iu.User != nil {
 		return nil, fmt.Errorf("auth: DiscoverJWKS: issuer %q: want an https URL without user info, query or fragment", iu.Redacted())
 	}
+	if iu.Scheme == "http" && !cfg.AllowInsecureHTTP && !loopbackHost(iu.Hostname()) {
+		return nil, fmt.Errorf("auth: DiscoverJWKS: issuer %q: plain http lets anyone on the path swap the signing keys; use https or set JWKSConfig.AllowInsecureHTTP", iu.Redacted())
+	}
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
