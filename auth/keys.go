@@ -11,8 +11,9 @@ import (
 // this list; it never chooses the key or how the key is used, which is what
 // defeats "alg: none" and the HMAC-with-a-public-key confusion.
 type Key struct {
-	// ID is the key ID ("kid") tokens name to select it; "" matches tokens
-	// without a kid.
+	// ID is the key ID ("kid") tokens name to select it. A token without a
+	// kid is tried against every key of the source that allows its
+	// algorithm, so give keys IDs when a source holds more than a few.
 	ID string
 	// Algorithms are the JWS algorithms ("RS256", "ES384", "EdDSA",
 	// "HS256", ...) this key verifies. Required.
@@ -30,7 +31,8 @@ func (k *Key) Allows(alg string) bool { return slices.Contains(k.Algorithms, alg
 type KeySource interface {
 	// Keys returns the keys with ID kid (all keys when kid is ""). It
 	// returns ErrUnknownKey when there is none, and ErrKeysUnavailable
-	// when no key set could ever be loaded.
+	// when no key set could ever be loaded. The slice may be shared: the
+	// caller must not modify it.
 	Keys(ctx context.Context, kid string) ([]Key, error)
 }
 

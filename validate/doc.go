@@ -1,5 +1,61 @@
-// Package validate will hold gatekit's request validators: JSON Schema for
-// bodies (santhosh-tekuri/jsonschema v6), rules for path, query and header
-// parameters, and content-type and size rules. Each is a gateway.Validator
-// whose failures are 400, 413, 415 or 422 problems listing every violation.
+// Package validate checks requests before they reach an upstream: JSON
+// Schema for bodies (with santhosh-tekuri/jsonschema v6), rules for path,
+// query and header parameters, and the media type and size of bodies. It
+// can also hold upstream replies to a schema.
+//
+// A Validator is built once from a Config and is a gateway.Validator:
+//
+//	//go:embed schemas
+//	var schemas embed.FS
+//
+//	v, err := validate.New(validate.Config{
+//		Route: "create-payment",
+//		Query: []validate.Param{{Name: "dry_run", Type: validate.TypeBool}},
+//		Body:  validate.Schema{File: "schemas/payment.json"},
+//		FS:    schemas,
+//	})
+//	if err != nil {
+//		return err // names the route, and the file and JSON pointer of a bad schema
+//	}
+//	payments := gateway.NewPipeline(upstream, gateway.Validate(v))
+//
+// # What a client sees
+//
+// Every refusal is a problem document (RFC 9457) whose "errors" member
+// lists every fault, so a client can fix them all at once:
+//
+//   - 400 for parameters, with {"parameter": "limit", "in": "query",
+//     "message": "must be at most 100"} for each broken rule;
+//   - 415 for a media type the route does not accept, with Accept-Post or
+//     Accept-Patch naming the ones it does;
+//   - 413 for a body over the limit;
+//   - 400 for a body that is not JSON or nests too deeply, with the byte
+//     offset, line and column: {"message": "...", "offset": 17, "line": 2,
+//     "column": 9};
+//   - 422 for a body that breaks the schema, with {"pointer":
+//     "/payee/email", "message": "must be a valid email: missing @"} for
+//     each violation.
+//
+// Messages never quote the values the client sent.
+//
+// # Order and cost
+//
+// Parameters are checked first, then the media type and the size, and the
+// body last, so a request with a bad query string is refused before its
+// body is read. Only a route with a Body schema reads the body; the others
+// stream it to the upstream. A body is first scanned for its nesting
+// depth (a byte scan that costs a few percent of decoding and cannot
+// overflow the stack), then decoded once, with numbers kept exact, and
+// validated.
+//
+// # Schemas
+//
+// A Schema is inline JSON or a file, in an fs.FS (such as an embed.FS) or
+// on disk. Drafts 4, 6, 7, 2019-09 and 2020-12 are supported; 2020-12 is
+// the default for schemas without $schema. "format" is asserted (email,
+// uuid, date-time, ipv4, ipv6, uri and the rest; see Config.Draft). $refs
+// between the application's own files work; a $ref to any other URL fails
+// New with ErrRemoteRef unless Config.AllowRemote lists its prefix, so a
+// schema can never make the gateway read other files or call other hosts.
+// All of it is compiled by New: a request never loads anything.
 package validate
