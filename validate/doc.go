@@ -36,7 +36,8 @@
 //     "/payee/email", "message": "must be a valid email: missing @"} for
 //     each violation.
 //
-// Messages never quote the values the client sent.
+// Messages never quote the values the client sent (a property name at
+// most, cut short), nor the body.
 //
 // # Order and cost
 //
