@@ -295,7 +295,9 @@ func writeResponse(w http.ResponseWriter, req *Request, resp *Response, o *Optio
 	// have left the upstream's Content-Length behind.
 	delete(h, "Content-Length")
 	n := resp.knownLength()
-	if n >= 0 && (bodyAllowed(status) || req.HTTP.Method == http.MethodHead) && !(n == 0 && req.HTTP.Method == http.MethodHead) {
+	// An empty reply needs no field of ours: net/http announces a length
+	// of 0 for a handler that writes nothing.
+	if n > 0 && (bodyAllowed(status) || req.HTTP.Method == http.MethodHead) {
 		h["Content-Length"] = []string{contentLengthValue(n)}
 	}
 	var announced []string
