@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"github.com/gatekit/gatekit/gateway"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -184,7 +185,7 @@ func forwardedElement(peer netip.Addr, known bool, host, proto string) (elem, ip
 // writeValue writes s as a token when it is one, else as a quoted-string
 // (RFC 9110 §5.6.4).
 func writeValue(b *strings.Builder, s string) {
-	if isToken(s) {
+	if gateway.IsToken(s) {
 		b.WriteString(s)
 		return
 	}
@@ -196,20 +197,4 @@ func writeValue(b *strings.Builder, s string) {
 		b.WriteByte(s[i])
 	}
 	b.WriteByte('"')
-}
-
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
 }

@@ -329,19 +329,20 @@ func (x *exchange) wroteRequest(info httptrace.WroteRequestInfo) {
 
 func (x *exchange) expire() { x.cancel(errHeaderTimeout) }
 
-// continueBody is the body of a request that expects 100 Continue. Its
-// first read, on the transport's write goroutine, makes the gateway's
-// server write the 100 Continue to the client; while it runs, got1xx holds
-// interim replies back (see exchange.firstRead), and when it returns they
-// are written, unless the final reply is back by then.
+// continueBody is the body of the outbound request. When the client sent
+// Expect: 100-continue, its first read, on the transport's write goroutine,
+// makes the gateway's server write the 100 Continue to the client; while it
+// runs, got1xx holds interim replies back (see exchange.firstRead), and when
+// it returns they are written, unless the final reply is back by then.
 type continueBody struct {
 	io.ReadCloser
-	x    *exchange
-	read bool // the first read is done: the 100 Continue is out
+	x      *exchange
+	expect bool // the client sent Expect: 100-continue
+	read   bool // the first read is done: the 100 Continue is out
 }
 
 func (b *continueBody) Read(p []byte) (int, error) {
-	if b.read || len(p) == 0 {
+	if !b.expect || b.read || len(p) == 0 {
 		return b.ReadCloser.Read(p)
 	}
 	b.read = true
@@ -361,6 +362,12 @@ func (b *continueBody) Read(p []byte) (int, error) {
 	x.held = nil
 	return n, err
 }
+
+// Close leaves the client's body alone: the gateway's server owns it and
+// closes it when the request ends. A transport closes the body when it gives
+// up on sending it, and closing a server body drains it, which would block
+// the transport (and the request) until the client finished its upload.
+func (b *continueBody) Close() error { return nil }
 
 // replyBody is the upstream's reply body; closing it releases the context
 // the request was sent with.
@@ -418,8 +425,8 @@ func (u *HTTPUpstream) Serve(ctx context.Context, req *gateway.Request) (*gatewa
 	out.Close = false
 	out.TransferEncoding = nil
 	out.Header = outboundHeader(in, req.FromTrustedProxy(), upgrade)
-	if in.Body != nil && in.Body != http.NoBody && hasTokenIn(in.Header, "Expect", "100-continue") {
-		x.reqBody = continueBody{ReadCloser: in.Body, x: x}
+	if in.Body != nil && in.Body != http.NoBody {
+		x.reqBody = continueBody{ReadCloser: in.Body, x: x, expect: hasTokenIn(in.Header, "Expect", "100-continue")}
 		out.Body = &x.reqBody
 	}
 

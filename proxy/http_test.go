@@ -492,7 +492,10 @@ func TestTimeoutStartsAfterUpload(t *testing.T) {
 				}
 				fmt.Fprintf(w, "%d", total)
 			})
-			gw := proxyTo(t, proxy.HTTPConfig{Targets: []string{backend.URL}, Timeout: timeout})
+			// No body limit: on an idle machine the acknowledged upload
+			// passes 10 MiB within 2×Timeout.
+			gw := newGateway(t, gateway.Options{MaxBodyBytes: -1}, gateway.Route{PathPrefix: "/",
+				Handler: newProxy(t, proxy.HTTPConfig{Targets: []string{backend.URL}, Timeout: timeout})})
 
 			pr, pw := io.Pipe()
 			replied := make(chan struct{})
@@ -1366,4 +1369,41 @@ func TestServeAllocs(t *testing.T) {
 	if allocs := testing.AllocsPerRun(200, serve); allocs > 20 {
 		t.Fatalf("Serve allocates %.0f times per request, want at most 20", allocs)
 	}
+}
+
+// TestBodyOverLimitMidUpload: a streamed upload that passes the route's
+// limit while the client is still sending answers 413 at once. The transport
+// gives up on the body then; closing the client's body would drain it and
+// hold the request until the client stopped sending (a hang found under
+// load, and fixed by never closing the inbound body from the proxy).
+func TestBodyOverLimitMidUpload(t *testing.T) {
+	backend := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+	})
+	gw := newGateway(t, gateway.Options{MaxBodyBytes: 64 << 10}, gateway.Route{PathPrefix: "/",
+		Handler: newProxy(t, proxy.HTTPConfig{Targets: []string{backend.URL}})})
+	pr, pw := io.Pipe()
+	stop := make(chan struct{})
+	go func() {
+		// Send past the limit, then hold the upload open without ending
+		// it, as a slow client would.
+		chunk := bytes.Repeat([]byte("x"), 4<<10)
+		for sent := 0; sent < 80<<10; sent += len(chunk) {
+			if _, err := pw.Write(chunk); err != nil {
+				return
+			}
+		}
+		<-stop
+		pw.Close()
+	}()
+	req, _ := http.NewRequest("POST", gw.URL+"/upload", pr)
+	resp, err := gw.Client().Do(req)
+	close(stop)
+	pr.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	checkProblem(t, resp, body, http.StatusRequestEntityTooLarge)
 }
