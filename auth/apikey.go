@@ -236,7 +236,7 @@ func APIKeys(cfg APIKeyConfig) (*APIKeyAuthenticator, error) {
 	if header == "" {
 		header = DefaultAPIKeyHeader
 	}
-	if !validHeaderName(header) {
+	if !gateway.IsToken(header) {
 		return nil, fmt.Errorf("auth: APIKeyConfig.Header %q is not a valid header field name", header)
 	}
 	if cfg.QueryParam != "" && !apiKeyQueryNameOK(cfg.QueryParam) {

@@ -56,7 +56,7 @@ func Forward(cfg ForwardConfig) (*Forwarder, error) {
 	f := &Forwarder{}
 	seen := map[string]string{}
 	for name, path := range cfg.Headers {
-		if !validHeaderName(name) {
+		if !gateway.IsToken(name) {
 			return nil, fmt.Errorf("auth: ForwardConfig.Headers: %q is not a header name", name)
 		}
 		if path == "" {
@@ -78,7 +78,7 @@ func Forward(cfg ForwardConfig) (*Forwarder, error) {
 		f.strip = append(f.strip, "Authorization")
 	}
 	for _, name := range cfg.StripHeaders {
-		if !validHeaderName(name) {
+		if !gateway.IsToken(name) {
 			return nil, fmt.Errorf("auth: ForwardConfig.StripHeaders: %q is not a header name", name)
 		}
 		f.strip = append(f.strip, http.CanonicalHeaderKey(name))
@@ -90,7 +90,7 @@ func Forward(cfg ForwardConfig) (*Forwarder, error) {
 		f.stripQuery = append(f.stripQuery, name)
 	}
 	for i, name := range cfg.StripCookies {
-		if !validHeaderName(name) {
+		if !gateway.IsToken(name) {
 			return nil, fmt.Errorf("auth: ForwardConfig.StripCookies[%d] %q: not a cookie name", i, name)
 		}
 		f.stripCookies = append(f.stripCookies, name)
@@ -144,22 +144,6 @@ func (f *Forwarder) TransformRequest(ctx context.Context, req *gateway.Request) 
 		h[fh.name] = []string{v}
 	}
 	return nil
-}
-
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 func safeHeaderValue(s string) bool {

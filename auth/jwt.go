@@ -192,10 +192,10 @@ func JWT(cfg JWTConfig) (*JWTAuthenticator, error) {
 			return nil, fmt.Errorf("auth: JWTConfig.Critical[%d] %q: not an extension header parameter", i, name)
 		}
 	}
-	if cfg.Header != "" && !validHeaderName(cfg.Header) {
+	if cfg.Header != "" && !gateway.IsToken(cfg.Header) {
 		return nil, fmt.Errorf("auth: JWTConfig.Header %q: not a header field name", cfg.Header)
 	}
-	if cfg.Cookie != "" && !validHeaderName(cfg.Cookie) {
+	if cfg.Cookie != "" && !gateway.IsToken(cfg.Cookie) {
 		return nil, fmt.Errorf("auth: JWTConfig.Cookie %q: not a cookie name", cfg.Cookie)
 	}
 	scopeClaims := []string{"scope", "scp"}

@@ -235,3 +235,31 @@ func mediaTypeIs(ct, mt string) bool {
 	}
 	return strings.EqualFold(strings.TrimSpace(ct), mt)
 }
+
+// IsToken reports whether s is a non-empty token of RFC 9110 §5.6.2, the
+// syntax of header field names, methods, cookie names and media type parts.
+// Stages use it to check such names when they are configured.
+func IsToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !tokenChar[s[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+var tokenChar = func() (t [256]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-'a'+'A'] = true, true
+	}
+	for _, c := range "!#$%&'*+-.^_`|~" {
+		t[c] = true
+	}
+	return t
+}()

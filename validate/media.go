@@ -2,6 +2,7 @@ package validate
 
 import (
 	"fmt"
+	"github.com/gatekit/gatekit/gateway"
 	"strings"
 )
 
@@ -65,7 +66,7 @@ func splitMediaType(ct string) (typ, sub string, ok bool) {
 	}
 	ct = strings.TrimSpace(ct)
 	typ, sub, ok = strings.Cut(ct, "/")
-	if !ok || !isToken(typ) || !isToken(sub) {
+	if !ok || !gateway.IsToken(typ) || !gateway.IsToken(sub) {
 		return "", "", false
 	}
 	return typ, sub, true
@@ -79,21 +80,4 @@ func isJSONType(typ, sub string) bool {
 	}
 	return strings.EqualFold(sub, "json") ||
 		len(sub) > 5 && strings.EqualFold(sub[len(sub)-5:], "+json")
-}
-
-// isToken reports whether s is a non-empty RFC 9110 token.
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
 }
