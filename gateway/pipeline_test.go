@@ -783,3 +783,42 @@ func TestClientGoneIsNotLoggedAsError(t *testing.T) {
 		t.Fatalf("a client that went away was logged: %s", logs.String())
 	}
 }
+
+func TestLimitBody(t *testing.T) {
+	limitTo := func(n int64) gateway.Stage {
+		return func(next gateway.Handler) gateway.Handler {
+			return gateway.HandlerFunc(func(ctx context.Context, req *gateway.Request) (*gateway.Response, error) {
+				req.LimitBody(n)
+				return next.Serve(ctx, req)
+			})
+		}
+	}
+	tests := []struct {
+		name    string
+		stages  []gateway.Stage
+		body    string
+		want    int
+		wantMax string
+	}{
+		{"stricter limit, buffered", []gateway.Stage{limitTo(4), bufferingStage}, "12345", 413, "4 bytes"},
+		{"stricter limit, streamed", []gateway.Stage{limitTo(4)}, "12345", 413, ""},
+		{"within the stricter limit", []gateway.Stage{limitTo(8), bufferingStage}, "12345", 200, ""},
+		{"a limit is never raised", []gateway.Stage{limitTo(1 << 20), bufferingStage}, strings.Repeat("x", 17), 413, "16 bytes"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := gateway.NewPipeline(echoUpstream, tc.stages...)
+			p.Options.MaxBodyBytes = 16
+			r := httptest.NewRequest("POST", "/", io.MultiReader(strings.NewReader(tc.body)))
+			r.ContentLength = -1
+			rec := httptest.NewRecorder()
+			p.ServeHTTP(rec, r)
+			if rec.Code != tc.want {
+				t.Fatalf("status = %d, want %d (%s)", rec.Code, tc.want, rec.Body.String())
+			}
+			if tc.wantMax != "" && !strings.Contains(rec.Body.String(), tc.wantMax) {
+				t.Errorf("detail %s does not name the limit %q", rec.Body.String(), tc.wantMax)
+			}
+		})
+	}
+}

@@ -147,6 +147,22 @@ func (req *Request) Value(key any) any { return req.values[key] }
 // negative value means no limit.
 func (req *Request) MaxBodyBytes() int64 { return req.maxBody }
 
+// LimitBody lowers the body limit of this request to n bytes (a stage such
+// as a validator may be stricter than the route). It never raises the limit.
+// A body not yet read is cut off at n whether a stage buffers it or it
+// streams to the upstream, and going past n answers 413. It must be called
+// before the body is read.
+func (req *Request) LimitBody(n int64) {
+	if n < 0 || (req.maxBody >= 0 && n >= req.maxBody) || req.bodyRead {
+		return
+	}
+	req.maxBody = n
+	r := req.HTTP
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = http.MaxBytesReader(req.w, r.Body, n)
+	}
+}
+
 // Body reads the whole request body, up to the route's limit, and returns it.
 // The body is buffered only when a stage calls Body: a route whose stages
 // never do streams it to the upstream unread. After Body the upstream still

@@ -287,12 +287,9 @@ func (v *Validator) Validate(ctx context.Context, req *gateway.Request) error {
 		if r.ContentLength > v.maxBytes {
 			return v.tooLarge(req)
 		}
-		if r.ContentLength < 0 && (req.MaxBodyBytes() < 0 || v.maxBytes < req.MaxBodyBytes()) {
-			// Tighten the limit the way the gateway applies its own, so
-			// that an unknown-length body is cut off at MaxBytes whether
-			// it is buffered below or streamed to the upstream.
-			r.Body = http.MaxBytesReader(nil, r.Body, v.maxBytes)
-		}
+		// An unknown-length body is cut off at MaxBytes whether it is
+		// buffered below or streamed to the upstream.
+		req.LimitBody(v.maxBytes)
 	}
 	if v.body == nil {
 		return nil
