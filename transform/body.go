@@ -51,32 +51,32 @@ func NewBody(ops ...Op) (*Body, error) {
 // (Param, Query, Header, Claim, ...) come from req, which may be nil: they
 // are then missing. Invalid JSON fails with an error wrapping ErrNotJSON.
 func (b *Body) Apply(req *gateway.Request, doc []byte) ([]byte, error) {
-	if !gjson.ValidBytes(doc) {
+	w := getScratch()
+	defer w.release()
+	if !scanJSON(doc, &w.ix) {
 		return doc, ErrNotJSON
 	}
-	e := env{req: req}
-	return b.apply(doc, &e)
+	w.e = env{req: req}
+	return b.apply(doc, &w.e, w)
 }
 
-func (b *Body) apply(doc []byte, e *env) ([]byte, error) {
-	// Each edit writes into a buffer the Body owns; two buffers take
-	// turns, so five edits cost two allocations, not five. The caller's
-	// doc is never written to.
-	var spare []byte
-	var bp *[]byte
-	if len(b.ops) > 1 && len(doc) <= maxPooled {
-		if bp, _ = bufPool.Get().(*[]byte); bp != nil {
-			spare = *bp
-		}
-	}
+// apply runs the operations on doc, which is valid JSON. w.ix indexes doc
+// when w.ix.ok; otherwise apply indexes it when that pays.
+func (b *Body) apply(doc []byte, e *env, w *scratch) ([]byte, error) {
+	// Each edit writes into a buffer of its own; two buffers take turns,
+	// one of them the scratch's, so that any number of edits costs one
+	// allocation (the result) once the scratch's buffer has grown. The
+	// caller's doc is never written to.
+	spare := w.spare
+	w.spare = nil
+	ix := &w.ix
 	owned := false
-	var ix rootIndex
 	for i, op := range b.ops {
 		if !ix.ok && len(b.ops)-i > 1 && rootKind(doc) == '{' {
 			// Several edits to come: find the top-level members once.
-			ix.build(doc)
+			scanJSON(doc, ix)
 		}
-		out, changed, err := op.apply(spare[:0], doc, e, &ix)
+		out, changed, err := op.apply(spare[:0], doc, e, ix)
 		if err != nil {
 			return nil, err
 		}
@@ -85,28 +85,49 @@ func (b *Body) apply(doc []byte, e *env) ([]byte, error) {
 		}
 		if owned && !sameData(out, doc) {
 			spare = doc
+		} else if !sameData(out, spare) {
+			// The edit did not use spare (it had to grow it, or
+			// used a buffer of its own): keep it for the next one.
 		} else {
 			spare = nil
 		}
 		doc, owned = out, true
 	}
 	// The buffer that is not the result holds nothing live any more.
-	if cap(spare) > 0 && cap(spare) <= 2*maxPooled && !sameData(spare, doc) {
-		if bp == nil {
-			bp = new([]byte)
-		}
-		*bp = spare[:0]
-		bufPool.Put(bp)
+	if cap(spare) <= maxPooled && !sameData(spare, doc) {
+		w.spare = spare[:0]
 	}
 	return doc, nil
 }
 
-// maxPooled is the largest document whose spare buffer is pooled: larger
-// ones are rare enough that the pool would only hold memory.
-const maxPooled = 64 << 10
+// maxPooled is the largest buffer a scratch keeps between documents:
+// larger documents are rare enough that keeping one would only hold
+// memory.
+const maxPooled = 128 << 10
 
-// bufPool holds spare edit buffers between requests.
-var bufPool sync.Pool
+// A scratch is the working memory of one application of a Body: the
+// index, the values' environment and a spare buffer, pooled so that a
+// Body allocates nothing but its result.
+type scratch struct {
+	ix    rootIndex
+	e     env
+	spare []byte
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
+func getScratch() *scratch {
+	return scratchPool.Get().(*scratch)
+}
+
+func (w *scratch) release() {
+	w.e = env{}
+	w.ix.ok = false
+	if cap(w.ix.members) > 256 {
+		w.ix.members = nil
+	}
+	scratchPool.Put(w)
+}
 
 // A fieldOp is one compiled field operation. apply appends the new
 // document to dst and reports changed, or returns doc itself, unchanged,

@@ -79,14 +79,18 @@ func at(doc []byte, r gjson.Result) bool {
 // segments it took; ok is false when gjson could not place a value (the
 // caller then leaves the edit to sjson).
 func locate(doc []byte, p *path, limit int, ix *rootIndex) (r gjson.Result, depth int, ok bool) {
-	r = root(doc)
 	start := 0
-	if ix.use() != nil && limit > 0 {
-		m := ix.find(doc, p.segs[0].key)
-		if m < 0 {
-			return r, 0, true
+	if ix.use() != nil {
+		r = ix.root(doc)
+		if limit > 0 {
+			m := ix.find(doc, p.segs[0].key)
+			if m < 0 {
+				return r, 0, true
+			}
+			r, start = ix.value(doc, m), 1
 		}
-		r, start = ix.value(doc, m), 1
+	} else {
+		r = root(doc)
 	}
 	for i := start; i < limit; i++ {
 		if r.Type != gjson.JSON {
@@ -184,31 +188,50 @@ func insertMembers(dst, doc []byte, p *path, i int, obj gjson.Result, raw []byte
 	return append(dst, doc[pos:]...)
 }
 
-// member finds the member key of the object obj: where its key starts and
-// ends, and the span to cut to remove it with one of its commas. other
-// reports whether obj also has the member otherKey (when not "").
-func member(obj gjson.Result, key, otherKey string) (keyStart, keyEnd, cutFrom, cutTo int, found, other bool) {
+// member finds the member key of the object obj, located in doc: where
+// its key starts and ends, and the span to cut to remove it with one of its
+// commas. other reports whether obj also has the member otherKey (when not
+// ""). Like gjson, it finds the first member of a name.
+func member(doc []byte, obj gjson.Result, key, otherKey string) (keyStart, keyEnd, cutFrom, cutTo int, found, other bool) {
 	prevEnd, nextKey := -1, -1
 	var valEnd int
-	obj.ForEach(func(k, v gjson.Result) bool {
-		if otherKey != "" && k.Str == otherKey {
+	i := obj.Index + 1
+	for {
+		i = skipSpace(doc, i)
+		if doc[i] != '"' {
+			break // '}'
+		}
+		ks := i
+		ke := skipString(doc, i+1)
+		i = skipSpace(doc, ke) + 1 // past ':'
+		vs := skipSpace(doc, i)
+		ve := skipValue(doc, vs)
+		if otherKey != "" && !other && keyIs(doc[ks:ke], otherKey) {
 			other = true
 		}
-		if found {
+		switch {
+		case found:
 			if nextKey < 0 {
-				nextKey = k.Index
+				nextKey = ks
 			}
-			return otherKey != "" && !other
-		}
-		if k.Str == key {
+			if otherKey == "" || other {
+				i = -1
+			}
+		case keyIs(doc[ks:ke], key):
 			found = true
-			keyStart, keyEnd = k.Index, k.Index+len(k.Raw)
-			valEnd = v.Index + len(v.Raw)
-			return true
+			keyStart, keyEnd, valEnd = ks, ke, ve
+		default:
+			prevEnd = ve
 		}
-		prevEnd = v.Index + len(v.Raw)
-		return true
-	})
+		if i < 0 {
+			break
+		}
+		i = skipSpace(doc, ve)
+		if doc[i] != ',' {
+			break // '}'
+		}
+		i++
+	}
 	switch {
 	case !found:
 	case prevEnd >= 0:
@@ -219,6 +242,17 @@ func member(obj gjson.Result, key, otherKey string) (keyStart, keyEnd, cutFrom, 
 		cutFrom, cutTo = keyStart, valEnd
 	}
 	return
+}
+
+// keyIs reports whether the JSON string raw (quotes included) is key.
+func keyIs(raw []byte, key string) bool {
+	in := raw[1 : len(raw)-1]
+	for _, c := range in {
+		if c == '\\' {
+			return gjson.Parse(view(raw)).Str == key
+		}
+	}
+	return string(in) == key
 }
 
 // deleteAt appends doc without the value at p; changed is false when there
@@ -237,7 +271,7 @@ func deleteAt(dst, doc []byte, p *path, ix *rootIndex) (out []byte, changed bool
 		if n == 1 && ix.use() != nil {
 			_, _, from, to, found, _ = ix.member(doc, p.segs[0].key, "")
 		} else {
-			_, _, from, to, found, _ = member(parent, p.segs[n-1].key, "")
+			_, _, from, to, found, _ = member(doc, parent, p.segs[n-1].key, "")
 		}
 		if !found {
 			return doc, false, nil
@@ -273,7 +307,7 @@ func renameKey(dst, doc []byte, from, to *path, ix *rootIndex) (out []byte, ok b
 	if n == 1 && ix.use() != nil {
 		ks, ke, _, _, found, exists = ix.member(doc, from.segs[0].key, to.segs[0].key)
 	} else {
-		ks, ke, _, _, found, exists = member(parent, from.segs[n-1].key, to.segs[n-1].key)
+		ks, ke, _, _, found, exists = member(doc, parent, from.segs[n-1].key, to.segs[n-1].key)
 	}
 	if !found || exists {
 		return nil, false

@@ -1,18 +1,17 @@
 package transform
 
 import (
-	"strings"
-
 	"github.com/tidwall/gjson"
 )
 
-// A rootIndex locates the members of a document that is an object, so that
+// A rootIndex, built by scanJSON, locates the members of a document that is an object, so that
 // a run of edits finds top-level members (and notices missing ones) without
 // scanning the document again for each edit. Every edit of the document
 // either updates the index or drops it (ok false); the edits then fall back
 // to gjson lookups. It holds offsets only, never decoded values.
 type rootIndex struct {
 	ok      bool
+	open    int // the object's '{'
 	close   int // the object's '}'
 	members []rootMember
 	small   [16]rootMember // members of most documents, without another allocation
@@ -22,29 +21,6 @@ type rootMember struct {
 	kStart, kEnd int  // the key, with its quotes
 	vStart, vEnd int  // the value
 	esc          bool // the key has escapes: decode it to compare
-}
-
-// build indexes doc, which must be valid JSON; the index is not ok unless
-// doc is an object.
-func (ix *rootIndex) build(doc []byte) {
-	if ix.members == nil {
-		ix.members = ix.small[:0]
-	}
-	ix.ok, ix.members = false, ix.members[:0]
-	r := root(doc)
-	if !r.IsObject() {
-		return
-	}
-	r.ForEach(func(k, v gjson.Result) bool {
-		ix.members = append(ix.members, rootMember{
-			kStart: k.Index, kEnd: k.Index + len(k.Raw),
-			vStart: v.Index, vEnd: v.Index + len(v.Raw),
-			esc: strings.IndexByte(k.Raw, '\\') >= 0,
-		})
-		return true
-	})
-	ix.close = r.Index + len(r.Raw) - 1
-	ix.ok = true
 }
 
 // use returns ix when it can answer for doc, else nil.
@@ -80,9 +56,18 @@ func (ix *rootIndex) find(doc []byte, key string) int {
 // value returns member i's value as gjson would find it in doc.
 func (ix *rootIndex) value(doc []byte, i int) gjson.Result {
 	m := ix.members[i]
-	r := gjson.Parse(view(doc[m.vStart:m.vEnd]))
+	raw := view(doc[m.vStart:m.vEnd])
+	if c := raw[0]; c == '{' || c == '[' {
+		return gjson.Result{Type: gjson.JSON, Raw: raw, Index: m.vStart}
+	}
+	r := gjson.Parse(raw)
 	r.Index = m.vStart
 	return r
+}
+
+// root returns the document, an object, as root(doc) would.
+func (ix *rootIndex) root(doc []byte) gjson.Result {
+	return gjson.Result{Type: gjson.JSON, Raw: view(doc[ix.open : ix.close+1]), Index: ix.open}
 }
 
 // member answers like the function member for the document itself.

@@ -349,7 +349,7 @@ func (ts *templateStep) run(ctx context.Context, s *state) error {
 		return s.internal(fmt.Errorf("Template: %w", err))
 	}
 	out := buf.Bytes()
-	if !gjson.ValidBytes(out) {
+	if !scanJSON(out, nil) {
 		return s.internal(errors.New("Template: the output is not JSON (are actions inside quotes?)"))
 	}
 	s.setBody(out, formatJSON, jsonContentType)

@@ -211,6 +211,12 @@ func (s *state) header() http.Header {
 // jsonBody returns the body, checked to be JSON. ok is false when body
 // operations do not apply (a reply they skip, an empty body).
 func (s *state) jsonBody() (doc []byte, ok bool, err error) {
+	return s.jsonBodyIndexed(nil)
+}
+
+// jsonBodyIndexed is jsonBody that also indexes the body into ix (when
+// not nil) if it checks it now.
+func (s *state) jsonBodyIndexed(ix *rootIndex) (doc []byte, ok bool, err error) {
 	if !s.bodyApplies() {
 		return nil, false, nil
 	}
@@ -231,7 +237,7 @@ func (s *state) jsonBody() (doc []byte, ok bool, err error) {
 			return nil, false, s.notJSON(fmt.Errorf("%w: Content-Type %s", ErrNotJSON, quote(ct)))
 		}
 	}
-	if !gjson.ValidBytes(s.body) {
+	if !scanJSON(s.body, ix) {
 		return nil, false, s.notJSON(ErrNotJSON)
 	}
 	s.format = formatJSON
@@ -456,11 +462,13 @@ type bodyStep struct {
 }
 
 func (b *bodyStep) run(ctx context.Context, s *state) error {
-	doc, ok, err := s.jsonBody()
+	w := getScratch()
+	defer w.release()
+	doc, ok, err := s.jsonBodyIndexed(&w.ix)
 	if err != nil || !ok {
 		return err
 	}
-	out, err := b.b.apply(doc, &s.env)
+	out, err := b.b.apply(doc, &s.env, w)
 	if err != nil {
 		return s.bodyError(err)
 	}

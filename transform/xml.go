@@ -399,7 +399,7 @@ func isJSONNumber(s string) bool {
 // an attribute, a character XML cannot carry, nesting deeper than
 // MaxDepth) with one wrapping ErrMismatch.
 func (c *XMLCodec) JSONToXML(dst, src []byte) ([]byte, error) {
-	if !gjson.ValidBytes(src) {
+	if !scanJSON(src, nil) {
 		return dst, ErrNotJSON
 	}
 	w := xmlWriter{c: c, buf: dst}
