@@ -1,0 +1,335 @@
+package ratelimit
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/http"
+	"time"
+
+	"github.com/gatekit/gatekit/gateway"
+	"golang.org/x/time/rate"
+)
+
+// Config configures a Limiter: a token bucket per key.
+type Config struct {
+	// Name names the policy in the RateLimit header fields, logs and
+	// store keys; letters, digits, '-', '_' and '.'. Default "rate".
+	// Limiters that share a Store must have different names.
+	Name string
+	// Rate events per Per is the rate at which a key earns tokens: Rate
+	// 100, Per time.Minute is 100 requests a minute. Rate is required;
+	// Per defaults to a second.
+	Rate int
+	Per  time.Duration
+	// Burst is the most tokens a key holds, and what a new key starts
+	// with: how many requests may come back to back. Default Rate.
+	Burst int
+	// Key partitions the limit. Default Global(): one bucket for all.
+	Key KeyFunc
+	// SkipMissingKey lets requests that have no key (no API key, no
+	// principal) through unlimited. By default they share one bucket,
+	// the key "".
+	SkipMissingKey bool
+	// MaxWait, when positive, makes the limiter throttle rather than
+	// refuse: a request that would be refused waits up to MaxWait for its
+	// token (smoothing bursts), and is refused only when its turn would
+	// come later than that, or when its context ends first.
+	MaxWait time.Duration
+	// Headers adds the RateLimit-Policy and RateLimit fields to admitted
+	// replies; refusals always carry them.
+	Headers bool
+	// MaxKeys bounds the keys held in memory (default 100,000); past it,
+	// the key used longest ago is forgotten, and starts again with a full
+	// bucket if it returns. Keep it above the number of keys active within
+	// Burst×Per/Rate. With Shared, it bounds the pre-check's memory.
+	MaxKeys int
+	// Shared counts in a store that all replicas share, instead of in
+	// the process.
+	Shared *Shared
+	// Now is the clock; default time.Now. Tests inject one. With Shared,
+	// decisions use the store's clock, and Now only times the pre-check.
+	Now func() time.Time
+}
+
+// A Limiter is a token bucket per key, on golang.org/x/time/rate, or in a
+// Store shared by the gateway's replicas (Config.Shared). It is a
+// gateway.Limiter: put it on a route with gateway.Limit.
+type Limiter struct {
+	pol      policy
+	limit    rate.Limit
+	burst    int
+	interval time.Duration // time to earn one token
+	window   time.Duration // time to earn a full bucket, advertised as w
+	key      KeyFunc
+	skip     bool
+	maxWait  time.Duration
+	headers  bool
+	now      func() time.Time
+	buckets  *keyTable[*rate.Limiter]
+	shared   *sharedStore
+	counters counters
+}
+
+// New returns a Limiter for cfg. Mistakes in cfg are errors naming the
+// limiter and the field.
+func New(cfg Config) (*Limiter, error) {
+	pol, err := newPolicy(cfg.Name, "rate")
+	if err != nil {
+		return nil, fmt.Errorf("ratelimit: limiter: %w", err)
+	}
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("ratelimit: limiter %q: "+format, append([]any{pol.name}, args...)...)
+	}
+	switch {
+	case cfg.Rate < 1:
+		return nil, bad("Rate must be at least 1 (events per Per)")
+	case cfg.Per < 0:
+		return nil, bad("Per must not be negative")
+	case cfg.Burst < 0:
+		return nil, bad("Burst must not be negative")
+	case cfg.MaxWait < 0:
+		return nil, bad("MaxWait must not be negative")
+	case cfg.MaxKeys < 0:
+		return nil, bad("MaxKeys must not be negative")
+	}
+	l := &Limiter{
+		pol:     pol,
+		key:     cfg.Key,
+		skip:    cfg.SkipMissingKey,
+		maxWait: cfg.MaxWait,
+		headers: cfg.Headers,
+		now:     cfg.Now,
+		burst:   cfg.Burst,
+	}
+	per := cfg.Per
+	if per == 0 {
+		per = time.Second
+	}
+	if l.burst == 0 {
+		l.burst = cfg.Rate
+	}
+	l.interval = per / time.Duration(cfg.Rate)
+	if l.interval <= 0 {
+		return nil, bad("Rate %d per %v is finer than a nanosecond per event", cfg.Rate, per)
+	}
+	l.limit = rate.Limit(float64(cfg.Rate) / per.Seconds())
+	l.window = time.Duration(l.burst) * l.interval
+	if l.key == nil {
+		l.key = Global()
+	}
+	if l.now == nil {
+		l.now = time.Now
+	}
+	maxKeys := cfg.MaxKeys
+	if maxKeys == 0 {
+		maxKeys = 100_000
+	}
+	if cfg.Shared != nil {
+		if l.shared, err = newSharedStore(cfg.Shared, fmt.Sprintf("limiter %q", pol.name), pol.name, maxKeys, &l.counters); err != nil {
+			return nil, bad("%v", err)
+		}
+	} else {
+		l.buckets = newKeyTable[*rate.Limiter](maxKeys)
+	}
+	return l, nil
+}
+
+// Name returns the limiter's policy name.
+func (l *Limiter) Name() string { return l.pol.name }
+
+// Stats returns the counts of the limiter's decisions.
+func (l *Limiter) Stats() Stats { return l.counters.stats() }
+
+// Limit admits req or refuses it with 429 (or, with Shared and a store
+// that cannot decide, 503 unless failing open). It is the
+// gateway.Limiter method.
+func (l *Limiter) Limit(ctx context.Context, req *gateway.Request) (func(*gateway.Response), error) {
+	buf := getKeyBuf()
+	defer putKeyBuf(buf)
+	key, ok := l.key((*buf)[:0], req)
+	if !ok {
+		if l.skip {
+			return nil, nil
+		}
+		key = key[:0]
+	}
+	*buf = key
+	res, err := l.take(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	if !res.Allowed {
+		return nil, l.pol.refuse(res, l.window)
+	}
+	if !l.headers {
+		return nil, nil
+	}
+	return func(resp *gateway.Response) {
+		if resp != nil {
+			l.pol.annotate(resp.Header, res, l.window)
+		}
+	}, nil
+}
+
+// Allow takes a token from key's bucket if it has one, and reports the
+// decision. It is Limit without a request: for a key the caller computed,
+// and for benchmarks. It never waits.
+func (l *Limiter) Allow(ctx context.Context, key []byte) (Result, error) {
+	if l.shared != nil {
+		return l.takeShared(ctx, key, false)
+	}
+	return l.takeLocal(key, l.now(), true), nil
+}
+
+// take decides for key, waiting for a token when MaxWait allows it.
+func (l *Limiter) take(ctx context.Context, key []byte) (Result, error) {
+	switch {
+	case l.shared != nil:
+		return l.takeShared(ctx, key, l.maxWait > 0)
+	case l.maxWait > 0:
+		return l.waitLocal(ctx, key)
+	}
+	return l.takeLocal(key, l.now(), l.headers), nil
+}
+
+func (l *Limiter) bucket(key []byte) *rate.Limiter {
+	return *l.buckets.get(key, l.newBucket)
+}
+
+func (l *Limiter) newBucket(b **rate.Limiter) { *b = rate.NewLimiter(l.limit, l.burst) }
+
+// takeLocal is a decision on the local bucket of key at now. Only a
+// refusal or full asks for the bucket's state (Remaining, Reset): an
+// admission without RateLimit fields needs none.
+func (l *Limiter) takeLocal(key []byte, now time.Time, full bool) Result {
+	b := l.bucket(key)
+	if b.AllowN(now, 1) {
+		l.counters.allowed.Add(1)
+		if !full {
+			return Result{Allowed: true}
+		}
+		res := l.state(b.TokensAt(now))
+		res.Allowed = true
+		return res
+	}
+	l.counters.refused.Add(1)
+	tokens := b.TokensAt(now)
+	res := l.state(tokens)
+	res.RetryAfter = l.untilTokens(1 - tokens)
+	return res
+}
+
+// state describes a bucket holding tokens.
+func (l *Limiter) state(tokens float64) Result {
+	return Result{
+		Limit:     int64(l.burst),
+		Remaining: int64(math.Floor(max(tokens, 0))),
+		Reset:     l.untilTokens(float64(l.burst) - tokens),
+	}
+}
+
+// untilTokens is the time to earn n more tokens, rounded up to the
+// nanosecond so that it is never short.
+func (l *Limiter) untilTokens(n float64) time.Duration {
+	if n <= 0 {
+		return 0
+	}
+	return time.Duration(math.Ceil(n / float64(l.limit) * float64(time.Second)))
+}
+
+// waitLocal reserves a token and waits for it, up to MaxWait.
+func (l *Limiter) waitLocal(ctx context.Context, key []byte) (Result, error) {
+	b := l.bucket(key)
+	now := l.now()
+	r := b.ReserveN(now, 1)
+	delay := r.DelayFrom(now)
+	if !r.OK() || delay > l.maxWait {
+		r.CancelAt(now)
+		res := l.state(b.TokensAt(now))
+		res.RetryAfter = l.untilTokens(1 - b.TokensAt(now))
+		l.counters.refused.Add(1)
+		return res, nil
+	}
+	if delay > 0 {
+		t := time.NewTimer(delay)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			r.CancelAt(l.now()) // give the token back
+			return Result{}, waitAbandoned(ctx)
+		}
+	}
+	l.counters.allowed.Add(1)
+	now = l.now()
+	res := l.state(b.TokensAt(now))
+	res.Allowed = true
+	return res, nil
+}
+
+// takeShared is a decision of the store, waiting and asking again while
+// MaxWait allows when wait is true.
+func (l *Limiter) takeShared(ctx context.Context, key []byte, wait bool) (Result, error) {
+	s := l.shared
+	bucket := Bucket{Interval: l.interval, Burst: int64(l.burst)}
+	var deadline time.Time
+	for {
+		now := l.now()
+		if deadline.IsZero() {
+			deadline = now.Add(l.maxWait)
+		}
+		if d, refused := s.preChecked(key, now); refused && !(wait && !now.Add(d).After(deadline)) {
+			l.counters.preChecked.Add(1)
+			l.counters.refused.Add(1)
+			res := Result{Limit: int64(l.burst), Reset: l.window, RetryAfter: d}
+			return res, nil
+		}
+		res, failed, err := s.decide(ctx, key, now, func(ctx context.Context, key string) (Result, error) {
+			return s.Store.Take(ctx, key, bucket, 1)
+		})
+		switch {
+		case failed && err != nil:
+			return res, err
+		case failed:
+			l.counters.allowed.Add(1)
+			return Result{Allowed: true, Limit: int64(l.burst), Remaining: int64(l.burst), Reset: 0}, nil
+		case res.Allowed:
+			l.counters.allowed.Add(1)
+			return res, nil
+		case !wait || now.Add(res.RetryAfter).After(deadline):
+			l.counters.refused.Add(1)
+			return res, nil
+		}
+		t := time.NewTimer(res.RetryAfter)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return Result{}, waitAbandoned(ctx)
+		}
+	}
+}
+
+// waitAbandoned is the error of a request whose context ended while it
+// waited for its turn.
+func waitAbandoned(ctx context.Context) error {
+	return &gateway.Error{
+		Status: http.StatusServiceUnavailable,
+		Detail: "the request ended while waiting for its turn",
+		Header: http.Header{"Retry-After": {"1"}},
+		Err:    ctx.Err(),
+	}
+}
+
+// Keys returns the number of keys the limiter holds in memory: buckets,
+// or, with Shared and PreCheck, keys under a refusal.
+func (l *Limiter) Keys() int {
+	if l.shared != nil {
+		if l.shared.denied == nil {
+			return 0
+		}
+		return l.shared.denied.len()
+	}
+	return l.buckets.len()
+}
