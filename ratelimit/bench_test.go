@@ -14,9 +14,9 @@ import (
 )
 
 // BenchmarkAllowHotKey is one decision of a local limiter on a key it
-// knows. Target: under 200 ns and no allocation.
+// knows, with the bucket's state (Remaining, Reset) read back.
 func BenchmarkAllowHotKey(b *testing.B) {
-	l := mustLimiter(b, ratelimit.Config{Name: "hot", Rate: 1_000_000_000, Burst: 1_000_000_000})
+	l := mustLimiter(b, ratelimit.Config{Name: "hot", Rate: 1_000_000_000, Burst: 1_000_000_000, Key: ratelimit.ByClientIP()})
 	key := []byte("203.0.113.7")
 	ctx := context.Background()
 	b.ReportAllocs()
@@ -52,6 +52,8 @@ func BenchmarkAllowParallel(b *testing.B) {
 
 // BenchmarkLimitByClientIP is the gateway.Limiter method with the client's
 // address as the key: what a route pays per request (without headers).
+// Target: under 200 ns and no allocation. time.Now and rate.Limiter.AllowN
+// alone take about 60 ns each on the 2-vCPU CI runner.
 func BenchmarkLimitByClientIP(b *testing.B) {
 	l := mustLimiter(b, ratelimit.Config{Name: "ip", Rate: 1_000_000_000, Burst: 1_000_000_000, Key: ratelimit.ByClientIP(), Per: time.Second})
 	req := gateway.NewRequest(httptest.NewRequest(http.MethodGet, "/", nil))
@@ -65,8 +67,8 @@ func BenchmarkLimitByClientIP(b *testing.B) {
 	}
 }
 
-// BenchmarkLimitHotKey is the gateway.Limiter method on one key, without
-// RateLimit fields: the decision as a route makes it.
+// BenchmarkLimitHotKey is the gateway.Limiter method of a limiter with one
+// bucket for all (no Key), without RateLimit fields.
 func BenchmarkLimitHotKey(b *testing.B) {
 	l := mustLimiter(b, ratelimit.Config{Name: "hot", Rate: 1_000_000_000, Burst: 1_000_000_000})
 	req := gateway.NewRequest(httptest.NewRequest(http.MethodGet, "/", nil))

@@ -67,6 +67,7 @@ type Limiter struct {
 	headers  bool
 	now      func() time.Time
 	buckets  *keyTable[*rate.Limiter]
+	single   *rate.Limiter // the bucket, when Config.Key is nil
 	shared   *sharedStore
 	counters counters
 }
@@ -115,9 +116,6 @@ func New(cfg Config) (*Limiter, error) {
 	}
 	l.limit = rate.Limit(float64(cfg.Rate) / per.Seconds())
 	l.window = time.Duration(l.burst) * l.interval
-	if l.key == nil {
-		l.key = Global()
-	}
 	if l.now == nil {
 		l.now = time.Now
 	}
@@ -130,7 +128,14 @@ func New(cfg Config) (*Limiter, error) {
 			return nil, bad("%v", err)
 		}
 	} else {
+		// Allow takes any key; Limit without a Key uses one bucket.
 		l.buckets = newKeyTable[*rate.Limiter](maxKeys)
+		if l.key == nil {
+			l.single = rate.NewLimiter(l.limit, l.burst)
+		}
+	}
+	if l.key == nil {
+		l.key = Global()
 	}
 	return l, nil
 }
@@ -145,16 +150,19 @@ func (l *Limiter) Stats() Stats { return l.counters.stats() }
 // that cannot decide, 503 unless failing open). It is the
 // gateway.Limiter method.
 func (l *Limiter) Limit(ctx context.Context, req *gateway.Request) (func(*gateway.Response), error) {
-	buf := getKeyBuf()
-	defer putKeyBuf(buf)
-	key, ok := l.key((*buf)[:0], req)
-	if !ok {
-		if l.skip {
-			return nil, nil
+	var key []byte
+	if l.single == nil {
+		buf := getKeyBuf()
+		defer putKeyBuf(buf)
+		var ok bool
+		if key, ok = l.key((*buf)[:0], req); !ok {
+			if l.skip {
+				return nil, nil
+			}
+			key = key[:0]
 		}
-		key = key[:0]
+		*buf = key
 	}
-	*buf = key
 	res, err := l.take(ctx, key)
 	if err != nil {
 		return nil, err
@@ -179,18 +187,23 @@ func (l *Limiter) Allow(ctx context.Context, key []byte) (Result, error) {
 	if l.shared != nil {
 		return l.takeShared(ctx, key, false)
 	}
-	return l.takeLocal(key, l.now(), true), nil
+	return l.takeLocal(l.bucket(key), l.now(), true), nil
 }
 
 // take decides for key, waiting for a token when MaxWait allows it.
+// With no Key configured, Limit passes key nil and the one bucket is used.
 func (l *Limiter) take(ctx context.Context, key []byte) (Result, error) {
+	b := l.single
+	if b == nil && l.shared == nil {
+		b = l.bucket(key)
+	}
 	switch {
 	case l.shared != nil:
 		return l.takeShared(ctx, key, l.maxWait > 0)
 	case l.maxWait > 0:
-		return l.waitLocal(ctx, key)
+		return l.waitLocal(ctx, b)
 	}
-	return l.takeLocal(key, l.now(), l.headers), nil
+	return l.takeLocal(b, l.now(), l.headers), nil
 }
 
 func (l *Limiter) bucket(key []byte) *rate.Limiter {
@@ -202,10 +215,8 @@ func (l *Limiter) newBucket(b **rate.Limiter) { *b = rate.NewLimiter(l.limit, l.
 // takeLocal is a decision on the local bucket of key at now. Only a
 // refusal or full asks for the bucket's state (Remaining, Reset): an
 // admission without RateLimit fields needs none.
-func (l *Limiter) takeLocal(key []byte, now time.Time, full bool) Result {
-	b := l.bucket(key)
+func (l *Limiter) takeLocal(b *rate.Limiter, now time.Time, full bool) Result {
 	if b.AllowN(now, 1) {
-		l.counters.allowed.Add(1)
 		if !full {
 			return Result{Allowed: true}
 		}
@@ -239,8 +250,7 @@ func (l *Limiter) untilTokens(n float64) time.Duration {
 }
 
 // waitLocal reserves a token and waits for it, up to MaxWait.
-func (l *Limiter) waitLocal(ctx context.Context, key []byte) (Result, error) {
-	b := l.bucket(key)
+func (l *Limiter) waitLocal(ctx context.Context, b *rate.Limiter) (Result, error) {
 	now := l.now()
 	r := b.ReserveN(now, 1)
 	delay := r.DelayFrom(now)
@@ -261,7 +271,6 @@ func (l *Limiter) waitLocal(ctx context.Context, key []byte) (Result, error) {
 			return Result{}, waitAbandoned(ctx)
 		}
 	}
-	l.counters.allowed.Add(1)
 	now = l.now()
 	res := l.state(b.TokensAt(now))
 	res.Allowed = true
@@ -292,10 +301,8 @@ func (l *Limiter) takeShared(ctx context.Context, key []byte, wait bool) (Result
 		case failed && err != nil:
 			return res, err
 		case failed:
-			l.counters.allowed.Add(1)
 			return Result{Allowed: true, Limit: int64(l.burst), Remaining: int64(l.burst), Reset: 0}, nil
 		case res.Allowed:
-			l.counters.allowed.Add(1)
 			return res, nil
 		case !wait || now.Add(res.RetryAfter).After(deadline):
 			l.counters.refused.Add(1)
@@ -331,5 +338,9 @@ func (l *Limiter) Keys() int {
 		}
 		return l.shared.denied.len()
 	}
-	return l.buckets.len()
+	n := l.buckets.len()
+	if l.single != nil {
+		n++
+	}
+	return n
 }

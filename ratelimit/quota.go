@@ -207,7 +207,6 @@ func (q *Quota) Allow(ctx context.Context, key []byte, limit int64) (Result, err
 		res.Remaining = max(limit-c.n, 0)
 	})
 	if res.Allowed {
-		q.counters.allowed.Add(1)
 	} else {
 		q.counters.refused.Add(1)
 	}
@@ -228,10 +227,8 @@ func (q *Quota) allowShared(ctx context.Context, key []byte, limit int64, now ti
 	case failed && err != nil:
 		return res, err
 	case failed:
-		q.counters.allowed.Add(1)
 		return Result{Allowed: true, Limit: limit, Remaining: limit}, nil
 	case res.Allowed:
-		q.counters.allowed.Add(1)
 	default:
 		q.counters.refused.Add(1)
 	}
