@@ -58,12 +58,23 @@
 //     had not yet received the latest writes, or a restart without
 //     persistence, forgets what was taken, so up to one more Burst (or one
 //     more window's Limit) per key can be admitted after it.
+//   - The store's clock jumps: after a failover the new primary's clock
+//     rules. If it is ahead, each bucket can admit up to one more Burst
+//     (the jump counts as time to earn tokens in); if it is behind by more
+//     than a second across a window boundary, a quota's previous window
+//     may have expired already and up to one more Limit per key can be
+//     admitted.
 //
 // The optional pre-check (Shared.PreCheck) never admits: it refuses, with
-// no round trip, a key the store refused until the wait the store gave
+// no round trip, a key the store refused, until the wait the store gave
 // has passed, so it cannot let anything over the limit. It can refuse a
 // request the store would have admitted only if the store's state was
-// reset meanwhile.
+// reset meanwhile; a request against a higher limit than the refused one
+// (a plan upgraded) always asks the store.
+//
+// Limiters that share a store must have names of their own (Name is
+// required with Shared): the name, and for a bucket its rate and burst,
+// make the keys of its counts.
 //
 // In memory (no Shared), each replica counts alone: N replicas admit up
 // to N times the limit.

@@ -58,9 +58,16 @@ func (p *policy) rateField(r int64, t time.Duration) string {
 	return string(b)
 }
 
-// annotate adds the two fields to h. Several limiters on one route each
-// add their member, so the client sees every policy that applies.
-func (p *policy) annotate(h http.Header, res Result, window time.Duration) {
+// annotate adds the two fields to resp. Several limiters on one route
+// each add their member, so the client sees every policy that applies.
+func (p *policy) annotate(resp *gateway.Response, res Result, window time.Duration) {
+	if resp.Header == nil {
+		resp.Header = make(http.Header, 2)
+	}
+	p.addFields(resp.Header, res, window)
+}
+
+func (p *policy) addFields(h http.Header, res Result, window time.Duration) {
 	h.Add(PolicyHeader, p.policyField(res.Limit, window))
 	h.Add(RateLimitHeader, p.rateField(res.Remaining, res.Reset))
 }
@@ -76,7 +83,7 @@ func (p *policy) refuse(res Result, window time.Duration) *gateway.Error {
 		Header: make(http.Header, 3),
 	}
 	e.Header.Set("Retry-After", strconv.FormatInt(retry, 10))
-	p.annotate(e.Header, res, window)
+	p.addFields(e.Header, res, window)
 	return e
 }
 

@@ -1,16 +1,19 @@
 package ratelimit
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 	"sync"
+	"unsafe"
 
 	"github.com/gatekit/gatekit/gateway"
 )
 
 // A KeyFunc partitions a limit: it appends to dst the key of the request
-// (a client address, an API key, a principal) and returns it, or ok false
-// when the request has none. Appending, rather than returning a string,
+// (a client address, an API key, a principal) and returns the extended
+// slice, like the append functions of strconv, or ok false when the
+// request has none. The limiter reads the key only until it returns. Appending, rather than returning a string,
 // lets a limiter look up a key it already knows without allocating.
 //
 // Keys of different KeyFuncs never need to be told apart: each Limiter or
@@ -38,12 +41,19 @@ func ByClientIP() KeyFunc {
 }
 
 // ByClientNetwork keys by the network of the client's address: the first
-// v4Bits of an IPv4 address, the first v6Bits of an IPv6 one. An IPv6
+// v4Bits of an IPv4 address, the first v6Bits of an IPv6 one. Bits out of
+// range (0 to 32, 0 to 128) panic, at start-up. An IPv6
 // client usually holds a whole /64, so keying by its /64 keeps it from
 // escaping its limit by changing addresses.
 func ByClientNetwork(v4Bits, v6Bits int) KeyFunc {
+	if v4Bits < 0 || v4Bits > 32 || v6Bits < 0 || v6Bits > 128 {
+		panic(fmt.Sprintf("ratelimit.ByClientNetwork(%d, %d): bits out of range (0-32 for IPv4, 0-128 for IPv6)", v4Bits, v6Bits))
+	}
 	return func(dst []byte, req *gateway.Request) ([]byte, bool) {
 		ip := req.ClientIP().Unmap()
+		if !ip.IsValid() {
+			return dst, false
+		}
 		bits := v6Bits
 		if ip.Is4() {
 			bits = v4Bits
@@ -216,6 +226,15 @@ func escapeSeparators(dst []byte, start int) []byte {
 var keyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 128); return &b }}
 
 func getKeyBuf() *[]byte { return keyBufs.Get().(*[]byte) }
+
+// keepKeyBuf keeps key as the pooled buffer when it grew from it: a
+// KeyFunc may also return memory of its own, which must never be pooled
+// and written to.
+func keepKeyBuf(b *[]byte, key []byte) {
+	if cap(key) > 0 && cap(*b) > 0 && unsafe.SliceData(key) == unsafe.SliceData(*b) {
+		*b = key[:0]
+	}
+}
 
 func putKeyBuf(b *[]byte) {
 	if cap(*b) <= 1024 {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"net/http"
 	"time"
 
 	"github.com/gatekit/gatekit/gateway"
@@ -34,7 +33,10 @@ type Config struct {
 	// MaxWait, when positive, makes the limiter throttle rather than
 	// refuse: a request that would be refused waits up to MaxWait for its
 	// token (smoothing bursts), and is refused only when its turn would
-	// come later than that, or when its context ends first.
+	// come later than that, or when its context ends first. With Shared,
+	// the store reserves the token at once and the request waits here
+	// (one round trip); a request that gives up waiting keeps its token
+	// spent.
 	MaxWait time.Duration
 	// Headers adds the RateLimit-Policy and RateLimit fields to admitted
 	// replies; refusals always carry them.
@@ -124,7 +126,17 @@ func New(cfg Config) (*Limiter, error) {
 		maxKeys = 100_000
 	}
 	if cfg.Shared != nil {
-		if l.shared, err = newSharedStore(cfg.Shared, fmt.Sprintf("limiter %q", pol.name), pol.name, maxKeys, &l.counters); err != nil {
+		if cfg.Name == "" {
+			return nil, bad("Name is required with Shared: it names the limiter's counts in the store, which no other limiter may share")
+		}
+		if span := l.window + l.maxWait; span/time.Microsecond >= MaxUnits || span < 0 {
+			return nil, bad("Burst %d at %d per %v with MaxWait %v spans more than a store can count (2^50 µs)", l.burst, cfg.Rate, per, l.maxWait)
+		}
+		// The bucket's shape is part of its keys: a limiter whose rate
+		// or burst changes starts afresh rather than misreading counts
+		// kept for another shape.
+		prefix := fmt.Sprintf("%s:%d/%d:", pol.name, l.interval.Microseconds(), l.burst)
+		if l.shared, err = newSharedStore(cfg.Shared, fmt.Sprintf("limiter %q", pol.name), prefix, maxKeys, &l.counters); err != nil {
 			return nil, bad("%v", err)
 		}
 	} else {
@@ -161,7 +173,7 @@ func (l *Limiter) Limit(ctx context.Context, req *gateway.Request) (func(*gatewa
 			}
 			key = key[:0]
 		}
-		*buf = key
+		keepKeyBuf(buf, key)
 	}
 	res, err := l.take(ctx, key)
 	if err != nil {
@@ -170,12 +182,12 @@ func (l *Limiter) Limit(ctx context.Context, req *gateway.Request) (func(*gatewa
 	if !res.Allowed {
 		return nil, l.pol.refuse(res, l.window)
 	}
-	if !l.headers {
+	if !l.headers || res.Limit == 0 {
 		return nil, nil
 	}
 	return func(resp *gateway.Response) {
 		if resp != nil {
-			l.pol.annotate(resp.Header, res, l.window)
+			l.pol.annotate(resp, res, l.window)
 		}
 	}, nil
 }
@@ -277,38 +289,32 @@ func (l *Limiter) waitLocal(ctx context.Context, b *rate.Limiter) (Result, error
 	return res, nil
 }
 
-// takeShared is a decision of the store, waiting and asking again while
-// MaxWait allows when wait is true.
+// takeShared is a decision of the store. With wait, the store reserves
+// a token due within MaxWait, and the request waits for it here. A request
+// that gives up waiting does not give its token back: the store cannot
+// undo a reservation without another round trip.
 func (l *Limiter) takeShared(ctx context.Context, key []byte, wait bool) (Result, error) {
 	s := l.shared
 	bucket := Bucket{Interval: l.interval, Burst: int64(l.burst)}
-	var deadline time.Time
-	for {
-		now := l.now()
-		if deadline.IsZero() {
-			deadline = now.Add(l.maxWait)
-		}
-		if d, refused := s.preChecked(key, now); refused && !(wait && !now.Add(d).After(deadline)) {
-			l.counters.preChecked.Add(1)
-			l.counters.refused.Add(1)
-			res := Result{Limit: int64(l.burst), Reset: l.window, RetryAfter: d}
-			return res, nil
-		}
-		res, failed, err := s.decide(ctx, key, now, func(ctx context.Context, key string) (Result, error) {
-			return s.Store.Take(ctx, key, bucket, 1)
-		})
-		switch {
-		case failed && err != nil:
-			return res, err
-		case failed:
-			return Result{Allowed: true, Limit: int64(l.burst), Remaining: int64(l.burst), Reset: 0}, nil
-		case res.Allowed:
-			return res, nil
-		case !wait || now.Add(res.RetryAfter).After(deadline):
-			l.counters.refused.Add(1)
-			return res, nil
-		}
-		t := time.NewTimer(res.RetryAfter)
+	if wait {
+		bucket.MaxDelay = l.maxWait
+	}
+	now := l.now()
+	if res, refused := s.preChecked(key, now, int64(l.burst), bucket.MaxDelay); refused {
+		return res, nil
+	}
+	res, failed, err := s.decide(ctx, key, now, func(ctx context.Context, key string) (Result, error) {
+		return s.Store.Take(ctx, key, bucket, 1)
+	})
+	switch {
+	case failed && err != nil:
+		return res, err
+	case failed:
+		// Admitted without a decision: no state to advertise (Limit 0
+		// keeps the RateLimit fields off).
+		return Result{Allowed: true}, nil
+	case res.Allowed && res.Delay > 0:
+		t := time.NewTimer(res.Delay)
 		select {
 		case <-t.C:
 		case <-ctx.Done():
@@ -316,17 +322,14 @@ func (l *Limiter) takeShared(ctx context.Context, key []byte, wait bool) (Result
 			return Result{}, waitAbandoned(ctx)
 		}
 	}
+	return res, nil
 }
 
 // waitAbandoned is the error of a request whose context ended while it
-// waited for its turn.
+// waited for its turn: the gateway writes nothing to a client that went
+// away, and 504 for a deadline.
 func waitAbandoned(ctx context.Context) error {
-	return &gateway.Error{
-		Status: http.StatusServiceUnavailable,
-		Detail: "the request ended while waiting for its turn",
-		Header: http.Header{"Retry-After": {"1"}},
-		Err:    ctx.Err(),
-	}
+	return fmt.Errorf("ratelimit: gave up waiting for a token: %w", ctx.Err())
 }
 
 // Keys returns the number of keys the limiter holds in memory: buckets,

@@ -2,7 +2,6 @@ package ratelimit
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"time"
@@ -107,7 +106,13 @@ func NewQuota(cfg QuotaConfig) (*Quota, error) {
 		maxKeys = 100_000
 	}
 	if cfg.Shared != nil {
-		if q.shared, err = newSharedStore(cfg.Shared, fmt.Sprintf("quota %q", pol.name), pol.name, maxKeys, &q.counters); err != nil {
+		if cfg.Name == "" {
+			return nil, bad("Name is required with Shared: it names the quota's counts in the store, which no other limiter may share")
+		}
+		if d, _ := cfg.Window.Fixed(); d/time.Microsecond >= MaxUnits || cfg.Limit > MaxUnits {
+			return nil, bad("Limit %d per %v is more than a store can count (2^50)", cfg.Limit, cfg.Window)
+		}
+		if q.shared, err = newSharedStore(cfg.Shared, fmt.Sprintf("quota %q", pol.name), pol.name+":", maxKeys, &q.counters); err != nil {
 			return nil, bad("%v", err)
 		}
 	} else {
@@ -154,40 +159,48 @@ func (q *Quota) Limit(ctx context.Context, req *gateway.Request) (func(*gateway.
 		}
 		key = key[:0]
 	}
-	*buf = key
+	keepKeyBuf(buf, key)
 	limit := q.limit
 	if q.limitFor != nil {
 		if n, ok := q.limitFor(req); ok {
 			limit = n
 		}
 	}
-	if limit <= 0 {
-		return nil, &gateway.Error{Status: 429, Detail: fmt.Sprintf("quota %q allows no requests", q.pol.name),
-			Err: errors.New("ratelimit: a limit of 0")}
+	if limit > MaxUnits {
+		return nil, fmt.Errorf("ratelimit: quota %q: LimitFor gave %d, more than a store can count (MaxUnits)", q.pol.name, limit)
 	}
 	now := q.now()
-	res, err := q.Allow(ctx, key, limit)
+	res, err := q.allow(ctx, key, limit, now)
 	if err != nil {
 		return nil, err
 	}
-	w := q.windowLength(now)
+	w := q.windowOf(now, res)
 	if !res.Allowed {
 		return nil, q.pol.refuse(res, w)
 	}
-	if !q.headers {
+	if !q.headers || res.Limit == 0 {
 		return nil, nil
 	}
 	return func(resp *gateway.Response) {
 		if resp != nil {
-			q.pol.annotate(resp.Header, res, w)
+			q.pol.annotate(resp, res, w)
 		}
 	}, nil
 }
 
 // Allow counts a request of key against limit in the current window, if
-// it fits, and reports the decision.
+// it fits, and reports the decision. A limit of 0 or less admits nothing
+// (a plan without access): the request is refused until the window ends.
 func (q *Quota) Allow(ctx context.Context, key []byte, limit int64) (Result, error) {
-	now := q.now()
+	return q.allow(ctx, key, limit, q.now())
+}
+
+func (q *Quota) allow(ctx context.Context, key []byte, limit int64, now time.Time) (Result, error) {
+	if limit <= 0 {
+		_, end := q.window.Bounds(now)
+		q.counters.refused.Add(1)
+		return Result{Reset: end.Sub(now), RetryAfter: end.Sub(now)}, nil
+	}
 	if q.shared != nil {
 		return q.allowShared(ctx, key, limit, now)
 	}
@@ -198,7 +211,7 @@ func (q *Quota) Allow(ctx context.Context, key []byte, limit int64) (Result, err
 			c.start, c.n = start, 0
 		}
 		res = Result{Limit: limit, Reset: end.Sub(now)}
-		if c.n+1 <= limit {
+		if c.n < limit {
 			c.n++
 			res.Allowed = true
 		} else {
@@ -206,8 +219,7 @@ func (q *Quota) Allow(ctx context.Context, key []byte, limit int64) (Result, err
 		}
 		res.Remaining = max(limit-c.n, 0)
 	})
-	if res.Allowed {
-	} else {
+	if !res.Allowed {
 		q.counters.refused.Add(1)
 	}
 	return res, nil
@@ -215,10 +227,8 @@ func (q *Quota) Allow(ctx context.Context, key []byte, limit int64) (Result, err
 
 func (q *Quota) allowShared(ctx context.Context, key []byte, limit int64, now time.Time) (Result, error) {
 	s := q.shared
-	if d, refused := s.preChecked(key, now); refused {
-		q.counters.preChecked.Add(1)
-		q.counters.refused.Add(1)
-		return Result{Limit: limit, Reset: d, RetryAfter: d}, nil
+	if res, refused := s.preChecked(key, now, limit, 0); refused {
+		return res, nil
 	}
 	res, failed, err := s.decide(ctx, key, now, func(ctx context.Context, key string) (Result, error) {
 		return s.Store.Count(ctx, key, limit, q.window, 1)
@@ -227,17 +237,21 @@ func (q *Quota) allowShared(ctx context.Context, key []byte, limit int64, now ti
 	case failed && err != nil:
 		return res, err
 	case failed:
-		return Result{Allowed: true, Limit: limit, Remaining: limit}, nil
-	case res.Allowed:
-	default:
-		q.counters.refused.Add(1)
+		// Admitted without a decision: no state to advertise.
+		return Result{Allowed: true}, nil
 	}
 	return res, nil
 }
 
-// windowLength is the length of the window holding now, advertised as w.
-func (q *Quota) windowLength(now time.Time) time.Duration {
-	start, end := q.window.Bounds(now)
+// windowOf is the length of the window a decision at now was taken in,
+// advertised as w: the window that ends when the decision says the quota
+// resets (the store's window, when the store decided).
+func (q *Quota) windowOf(now time.Time, res Result) time.Duration {
+	at := now
+	if res.Reset > 0 {
+		at = now.Add(res.Reset - time.Nanosecond)
+	}
+	start, end := q.window.Bounds(at)
 	return end.Sub(start)
 }
 

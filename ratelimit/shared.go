@@ -19,7 +19,8 @@ type Shared struct {
 	Store Store
 	// Timeout bounds each decision of the store, so that a slow store
 	// cannot stall requests; past it, the decision fails (see FailOpen).
-	// Default 50ms.
+	// Default 50ms. The store must honour the context's deadline on its
+	// sockets (redisstore refuses a client that would not).
 	Timeout time.Duration
 	// FailOpen admits requests the store cannot decide on (unreachable,
 	// too slow), logging and counting them (Stats.FailedOpen). By default
@@ -65,21 +66,28 @@ func (c *counters) stats() Stats {
 type sharedStore struct {
 	Shared
 	what     string // "limiter \"name\"", for logs and errors
-	prefix   string // the limiter's name and ':', before every key
-	denied   *keyTable[time.Time]
+	prefix   string // before every key: the limiter's name and what else tells its counts apart
+	denied   *keyTable[denial]
 	counters *counters
 	unlogged atomic.Uint64 // failures since the last log line
 	lastLog  atomic.Int64  // unix nanos of the last log line
 }
 
-func newSharedStore(s *Shared, what, name string, maxKeys int, c *counters) (*sharedStore, error) {
+// A denial is a refusal of the store, remembered for the pre-check.
+type denial struct {
+	until   time.Time // when a retry can succeed
+	resetAt time.Time // when the key's quota is whole again
+	limit   int64     // the limit the store refused against
+}
+
+func newSharedStore(s *Shared, what, prefix string, maxKeys int, c *counters) (*sharedStore, error) {
 	if s.Store == nil {
 		return nil, errors.New("Shared.Store is required")
 	}
 	if s.Timeout < 0 {
 		return nil, errors.New("Shared.Timeout must not be negative")
 	}
-	ss := &sharedStore{Shared: *s, what: what, prefix: name + ":", counters: c}
+	ss := &sharedStore{Shared: *s, what: what, prefix: prefix, counters: c}
 	if ss.Timeout == 0 {
 		ss.Timeout = 50 * time.Millisecond
 	}
@@ -87,38 +95,52 @@ func newSharedStore(s *Shared, what, name string, maxKeys int, c *counters) (*sh
 		ss.Logger = slog.Default()
 	}
 	if ss.PreCheck {
-		ss.denied = newKeyTable[time.Time](maxKeys)
+		ss.denied = newKeyTable[denial](maxKeys)
 	}
 	return ss, nil
 }
 
-// preChecked reports, when the pre-check is on and the store refused key
-// earlier, how long the refusal still holds at now.
-func (s *sharedStore) preChecked(key []byte, now time.Time) (wait time.Duration, refused bool) {
+// preChecked returns, when the pre-check is on and the store refused key
+// against a limit at least as high as limit, a refusal that still holds at
+// now for longer than slack (the longest the request may wait). A higher
+// limit now (a plan upgraded) asks the store again.
+func (s *sharedStore) preChecked(key []byte, now time.Time, limit int64, slack time.Duration) (res Result, refused bool) {
 	if s.denied == nil {
-		return 0, false
+		return res, false
 	}
-	s.denied.with(key, func(*time.Time) {}, func(until *time.Time) {
-		if until.After(now) {
-			wait, refused = until.Sub(now), true
+	s.denied.with(key, func(*denial) {}, func(d *denial) {
+		if d.until.Sub(now) > slack && limit <= d.limit {
+			refused = true
+			res = Result{Limit: d.limit, Reset: max(d.resetAt.Sub(now), 0), RetryAfter: d.until.Sub(now)}
 		}
 	})
-	return wait, refused
+	if refused {
+		s.counters.preChecked.Add(1)
+		s.counters.refused.Add(1)
+	}
+	return res, refused
 }
 
 // decide asks the store through ask, with the timeout. failed is true
-// when the store could not decide; err is then the reply to send (nil
-// when failing open).
+// when the store did not decide; err is then the reply to send: nil when
+// failing open, a 503 when failing closed, or the context's error when the
+// request itself ended (which is no failure of the store).
 func (s *sharedStore) decide(ctx context.Context, key []byte, now time.Time, ask func(ctx context.Context, key string) (Result, error)) (res Result, failed bool, err error) {
-	ctx, cancel := context.WithTimeout(ctx, s.Timeout)
-	res, err = ask(ctx, s.prefix+string(key))
+	sctx, cancel := context.WithTimeout(ctx, s.Timeout)
+	res, err = ask(sctx, s.prefix+string(key))
 	cancel()
 	if err != nil {
+		if ctx.Err() != nil {
+			return res, true, fmt.Errorf("ratelimit: %s: %w", s.what, ctx.Err())
+		}
 		return res, true, s.failure(err)
 	}
-	if !res.Allowed && s.denied != nil && res.RetryAfter > 0 {
-		until := now.Add(res.RetryAfter)
-		s.denied.with(key, func(*time.Time) {}, func(u *time.Time) { *u = until })
+	if !res.Allowed {
+		s.counters.refused.Add(1)
+		if s.denied != nil && res.RetryAfter > 0 {
+			d := denial{until: now.Add(res.RetryAfter), resetAt: now.Add(res.Reset), limit: res.Limit}
+			s.denied.with(key, func(*denial) {}, func(old *denial) { *old = d })
+		}
 	}
 	return res, false, nil
 }

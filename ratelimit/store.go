@@ -34,6 +34,12 @@ type Bucket struct {
 	Interval time.Duration
 	// Burst is the most tokens the bucket holds, and what it starts with.
 	Burst int64
+	// MaxDelay, when positive, makes Take reserve rather than refuse: a
+	// request whose tokens will be earned within MaxDelay is admitted at
+	// once with the tokens taken in advance, and Result.Delay says how long
+	// the caller must wait before going on (throttling). A request whose
+	// tokens come later is refused as without MaxDelay.
+	MaxDelay time.Duration
 }
 
 func (b Bucket) validate() error {
@@ -60,10 +66,18 @@ type Result struct {
 	// full again, the window ends.
 	Reset time.Duration
 	// RetryAfter, when the request was refused, is the time until the same
-	// request would be admitted (if nothing else takes the tokens first);
-	// 0 when it was admitted.
+	// request would be admitted without waiting (if nothing else takes the
+	// tokens first); 0 when it was admitted.
 	RetryAfter time.Duration
+	// Delay, for a request admitted by a reservation (Bucket.MaxDelay),
+	// is the time the caller must wait before going on; 0 otherwise.
+	Delay time.Duration
 }
+
+// MaxUnits bounds what a Store must represent exactly: counts, and times
+// in microseconds (about 35 years). Limiters refuse configurations past it
+// at start-up.
+const MaxUnits = 1 << 50
 
 // A Window is the period of a quota: fixed windows of a duration, aligned
 // to the Unix epoch (so a day runs from midnight to midnight UTC), or

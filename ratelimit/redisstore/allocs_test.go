@@ -24,7 +24,7 @@ func TestDecisionAllocs(t *testing.T) {
 		decide func() error
 	}{
 		{"take", 20, func() error { _, err := st.Take(ctx, "allocs", b, 1); return err }},
-		{"count", 22, func() error { _, err := st.Count(ctx, "allocs", 1<<50, ratelimit.Minute, 1); return err }},
+		{"count", 22, func() error { _, err := st.Count(ctx, "allocs", ratelimit.MaxUnits, ratelimit.Minute, 1); return err }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -32,7 +32,7 @@ func BenchmarkTake64(b *testing.B) {
 // BenchmarkCount64 is BenchmarkTake64 for Count.
 func BenchmarkCount64(b *testing.B) {
 	benchmarkDecisions(b, func(s *Store, ctx context.Context, key string) (ratelimit.Result, error) {
-		return s.Count(ctx, key, 1<<50, ratelimit.Minute, 1)
+		return s.Count(ctx, key, ratelimit.MaxUnits, ratelimit.Minute, 1)
 	})
 }
 

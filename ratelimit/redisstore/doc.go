@@ -17,6 +17,15 @@
 // a fresh bucket admits burst tokens back to back and then one token per
 // interval, and the reply tells exactly how long until n tokens are there.
 //
+// A bucket with a MaxDelay also takes reservations: a request whose TAT
+// lands up to MaxDelay beyond burst intervals of now is admitted at once,
+// the TAT moves on as for any admitted request, and Result.Delay is the
+// time by which the TAT overshoots, which the caller waits before going
+// on. Reservations queue up in the TAT: past the burst, the k-th request
+// for one token waits k intervals. A request that would wait longer than
+// MaxDelay is refused and takes nothing, as without MaxDelay. Remaining is
+// 0 while reservations are queued, and Reset counts the queue in.
+//
 // Count is a fixed-window counter: windows of a fixed length aligned to
 // the Unix epoch (a day runs from midnight to midnight UTC), or calendar
 // months in UTC, computed in the script. A request is admitted if the
@@ -38,8 +47,11 @@
 // on every limit. The Redis server's clock is the one that matters: if it
 // steps forward, buckets refill and windows end early; after a failover
 // the new primary's clock takes over. Times are integer microseconds; a
-// bucket's interval is rounded up to whole microseconds, so it may refill
-// slightly slower than asked, never faster.
+// bucket's interval and maximum delay are rounded up to whole
+// microseconds, so it may refill slightly slower than asked, never faster.
+// Counts and times are bounded by ratelimit.MaxUnits (2^50 µs, about 35
+// years; for a bucket, its burst intervals plus its maximum delay), which
+// keeps the scripts' arithmetic exact.
 //
 // Redis 5 or later is required (scripts that read TIME and then write
 // need effects replication, the default since 5.0); the tests run against
@@ -90,5 +102,8 @@
 //     the same way. Nothing here waits for replicas (WAIT), which would
 //     cost a round trip on every request.
 //   - A context deadline bounds a call only if the client honours it on
-//     its sockets (Options.ContextTimeoutEnabled); see Config.Client.
+//     its sockets (Options.ContextTimeoutEnabled); New refuses the
+//     go-redis clients that do not (see Config.Client), because otherwise
+//     a stalled Redis holds every request for the client's ReadTimeout,
+//     past the limiter's timeout.
 package redisstore

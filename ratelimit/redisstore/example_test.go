@@ -18,7 +18,8 @@ import (
 func Example() {
 	client := redis.NewClient(&redis.Options{
 		Addr: "localhost:6379",
-		// Let the deadline of each decision's ctx bound the wait for Redis.
+		// Required (New refuses a client without it): let the deadline of
+		// each decision's ctx bound the wait for Redis.
 		ContextTimeoutEnabled: true,
 	})
 	defer client.Close()
@@ -41,5 +42,41 @@ func Example() {
 		fmt.Printf("429 Too Many Requests; retry in %v\n", res.RetryAfter.Round(time.Millisecond))
 	default:
 		fmt.Printf("admitted; %d of %d left\n", res.Remaining, res.Limit)
+	}
+}
+
+// A bucket with a MaxDelay smooths bursts rather than refusing them: a
+// request that would be refused is admitted if its tokens come within
+// MaxDelay, and waits for them. (This example needs a Redis on
+// localhost:6379.)
+func Example_reservation() {
+	client := redis.NewClient(&redis.Options{Addr: "localhost:6379", ContextTimeoutEnabled: true})
+	defer client.Close()
+	store, err := redisstore.New(redisstore.Config{Client: client})
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	// 10 requests a second to the upstream, queued for up to 2 seconds.
+	upstream := ratelimit.Bucket{Interval: 100 * time.Millisecond, Burst: 1, MaxDelay: 2 * time.Second}
+
+	ctx := context.Background()
+	res, err := store.Take(ctx, "upstream:billing", upstream, 1)
+	switch {
+	case err != nil:
+		fmt.Println("store unavailable:", err)
+	case !res.Allowed:
+		fmt.Printf("429 Too Many Requests; retry in %v\n", res.RetryAfter.Round(time.Millisecond))
+	default:
+		// The tokens are taken: wait out the delay, then go on. (A caller
+		// that gives up while waiting does not get them back.)
+		wait := time.NewTimer(res.Delay)
+		defer wait.Stop()
+		select {
+		case <-ctx.Done():
+			fmt.Println("gave up:", ctx.Err())
+		case <-wait.C:
+			fmt.Println("forwarded")
+		}
 	}
 }

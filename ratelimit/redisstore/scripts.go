@@ -10,9 +10,13 @@ package redisstore
 // the effects of a script (the SET it did), not the script, so calling
 // TIME before a write is allowed and replicas store the same value.
 //
-// Numbers in Lua are doubles. Every value here is an integer number of
-// microseconds below 2^53 (New's and the methods' checks keep it so), so
-// the arithmetic and math.floor are exact. Integers are written back with
+// Numbers in Lua are doubles. Every value here is an integer: a count, or
+// microseconds. The methods' checks bound each count and duration the
+// scripts are given, and the sums they form from them (a bucket's burst
+// intervals plus its maximum delay), by ratelimit.MaxUnits, 2^50; with a
+// Unix time in µs (about 2^51 today) added, every value stays below 2^53,
+// the largest integer a double holds exactly, so the arithmetic and
+// math.floor are exact. Integers are written back with
 // string.format('%.0f'), because Lua's tostring keeps only 14 digits and
 // a Unix time in microseconds has 16.
 //
@@ -23,18 +27,23 @@ package redisstore
 // takeScript is GCRA: the generic cell rate algorithm. The state is one
 // number, the theoretical arrival time (TAT): when the bucket would be
 // full again. A request for n tokens pushes the TAT n intervals later; it
-// is admitted if the TAT stays within burst intervals of now.
+// is admitted if the TAT stays within burst intervals of now, or, with a
+// maximum delay, within burst intervals plus that delay: a reservation,
+// which takes tokens not yet earned and tells the caller to wait until
+// the TAT is back within burst intervals of now. Reservations queue up in
+// the TAT, so each one waits for the tokens of those before it.
 //
 // KEYS[1]: the bucket's key.
-// ARGV: interval (µs), burst, n, [now (µs), tests only].
-// Returns {allowed (0 or 1), remaining, reset (µs), retry after (µs)}.
+// ARGV: interval (µs), burst, n, max delay (µs, 0 for none), [now (µs), tests only].
+// Returns {allowed (0 or 1), remaining, reset (µs), retry after (µs), delay (µs)}.
 const takeScript = `
 local interval = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local n = tonumber(ARGV[3])
+local max_delay = tonumber(ARGV[4])
 local now
-if ARGV[4] then
-  now = tonumber(ARGV[4])
+if ARGV[5] then
+  now = tonumber(ARGV[5])
 else
   local t = redis.call('TIME')
   now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -48,9 +57,10 @@ if stored then
 end
 
 local next_tat = tat + n * interval
-local allowed, retry = 0, 0
-if next_tat - now <= tolerance then
+local allowed, retry, delay = 0, 0, 0
+if next_tat - now <= tolerance + max_delay then
   allowed = 1
+  delay = math.max(0, next_tat - now - tolerance)
   if n > 0 then
     tat = next_tat
     -- The key lives until the bucket is full again: after that, a missing
@@ -59,14 +69,18 @@ if next_tat - now <= tolerance then
     redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX', ttl)
   end
 else
+  -- Refused, as without a maximum delay: the time until the n tokens are
+  -- earned, not the (earlier) time a reservation would be admitted.
   retry = next_tat - now - tolerance
 end
 
+-- While reservations are queued the TAT lies more than burst intervals
+-- ahead, and no whole token is left.
 local remaining = math.floor((tolerance - (tat - now)) / interval)
 if remaining < 0 then
   remaining = 0
 end
-return {allowed, remaining, tat - now, retry}
+return {allowed, remaining, tat - now, retry, delay}
 `
 
 // countScript is a fixed-window counter. The window is found from the

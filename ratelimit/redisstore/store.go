@@ -23,20 +23,20 @@ const DefaultPrefix = "gatekit:rl:"
 // mistake in the configuration or the caller rather than a refusal.
 var ErrTooMany = errors.New("redisstore: n exceeds the burst or the limit, so it can never be admitted")
 
-// maxMicros bounds every duration the scripts handle: 2^50 µs, about 35
-// years. With a Unix time in µs (about 2^51 today) added, the sums stay
-// below 2^53, the largest integer a Lua number (a double) holds exactly.
-const maxMicros = 1 << 50
-
 // Config configures a Store.
 type Config struct {
 	// Client is the Redis client: a *redis.Client, *redis.ClusterClient
 	// or *redis.Ring all work. Required. The Store does not close it.
 	//
 	// Two of the client's options matter here. ContextTimeoutEnabled
-	// makes the client honour the deadline of the ctx given to Take and
-	// Count on its socket reads; without it go-redis only checks ctx
-	// between steps and a stalled Redis holds the call for ReadTimeout.
+	// must be true: it makes the client honour the deadline of the ctx
+	// given to Take and Count on its socket reads and writes. Without it
+	// go-redis only checks ctx between steps, so a stalled Redis holds a
+	// call for ReadTimeout (3s by default, and more with retries), past
+	// any timeout the limiter sets (ratelimit's Shared.Timeout). New
+	// refuses a *redis.Client, *redis.ClusterClient or *redis.Ring without
+	// it; another implementation of redis.UniversalClient (a wrapper, an
+	// AutoPipeliner) cannot be inspected, and New accepts it on trust.
 	// MaxRetries (3 by default) makes go-redis resend a command whose
 	// reply timed out; for a decision whose script did run, that counts
 	// it twice, which errs on the side of refusing. Set MaxRetries to -1
@@ -78,6 +78,9 @@ func New(cfg Config) (*Store, error) {
 	if i := strings.IndexByte(prefix, '{'); i >= 0 && strings.HasPrefix(prefix[i+1:], "}") {
 		return nil, fmt.Errorf("redisstore: Config.Prefix %q holds an empty hash tag {}", prefix)
 	}
+	if !honoursDeadlines(cfg.Client) {
+		return nil, errors.New("redisstore: Config.Client must set ContextTimeoutEnabled: true, or a slow Redis stalls requests past the limiter's timeout")
+	}
 	return &Store{
 		client: cfg.Client,
 		bucket: prefix + "{b:",
@@ -87,8 +90,24 @@ func New(cfg Config) (*Store, error) {
 	}, nil
 }
 
+// honoursDeadlines reports whether c bounds its socket I/O by the deadline
+// of a call's ctx (see Config.Client). Clients it cannot inspect pass.
+func honoursDeadlines(c redis.UniversalClient) bool {
+	switch c := c.(type) {
+	case *redis.Client:
+		return c.Options().ContextTimeoutEnabled
+	case *redis.ClusterClient:
+		return c.Options().ContextTimeoutEnabled
+	case *redis.Ring:
+		return c.Options().ContextTimeoutEnabled
+	}
+	return true
+}
+
 // Take takes n tokens from key's bucket if it holds them (see
-// ratelimit.Store), deciding on the Redis clock in one round trip. n = 0
+// ratelimit.Store), deciding on the Redis clock in one round trip. With a
+// positive b.MaxDelay it reserves tokens that will be earned within
+// MaxDelay, and Result.Delay says how long the caller must wait. n = 0
 // reports the bucket's state without taking anything. It returns an error
 // wrapping ErrTooMany if n exceeds b.Burst, and an error if b is invalid
 // or Redis does not answer before ctx is done. An error does not prove the
@@ -113,11 +132,14 @@ func (s *Store) takeAt(ctx context.Context, key string, b ratelimit.Bucket, n in
 	if b.Interval <= 0 || b.Burst < 1 {
 		return ratelimit.Result{}, fmt.Errorf("redisstore: take: invalid bucket (interval %v, burst %d): the interval must be positive and the burst at least 1", b.Interval, b.Burst)
 	}
-	// Round up to whole microseconds, the unit of the script: a bucket
-	// may then refill a little slower than asked, never faster.
-	interval := int64((b.Interval + time.Microsecond - 1) / time.Microsecond)
-	if interval > maxMicros/b.Burst {
-		return ratelimit.Result{}, fmt.Errorf("redisstore: take: bucket too large: interval %v × burst %d exceeds %v", b.Interval, b.Burst, time.Duration(maxMicros)*time.Microsecond)
+	interval := micros(b.Interval)
+	var maxDelay int64 // a negative MaxDelay means none, as 0 does
+	if b.MaxDelay > 0 {
+		maxDelay = micros(b.MaxDelay)
+	}
+	// The script's times reach interval × burst + max delay ahead of now.
+	if interval > ratelimit.MaxUnits/b.Burst || maxDelay > ratelimit.MaxUnits-interval*b.Burst {
+		return ratelimit.Result{}, fmt.Errorf("redisstore: take: bucket too large: interval %v × burst %d + max delay %v exceeds %v", b.Interval, b.Burst, max(b.MaxDelay, 0), time.Duration(ratelimit.MaxUnits)*time.Microsecond)
 	}
 	switch {
 	case n < 0:
@@ -125,7 +147,7 @@ func (s *Store) takeAt(ctx context.Context, key string, b ratelimit.Bucket, n in
 	case n > b.Burst:
 		return ratelimit.Result{}, fmt.Errorf("%w: take %d tokens from a bucket of %d", ErrTooMany, n, b.Burst)
 	}
-	args := []any{interval, b.Burst, n}
+	args := []any{interval, b.Burst, n, maxDelay}
 	if !at.IsZero() {
 		args = append(args, at.UnixMicro())
 	}
@@ -133,12 +155,23 @@ func (s *Store) takeAt(ctx context.Context, key string, b ratelimit.Bucket, n in
 	if err != nil {
 		return ratelimit.Result{}, fmt.Errorf("redisstore: take: %w", err)
 	}
-	return result(vals, b.Burst)
+	return result(vals, b.Burst, 5)
+}
+
+// micros is d in whole microseconds, the unit of the scripts, rounded up:
+// a bucket may then refill a little slower than asked, never faster, and
+// a reservation never waits less than asked.
+func micros(d time.Duration) int64 {
+	us := int64(d / time.Microsecond) // d + 999ns could overflow
+	if d%time.Microsecond != 0 {
+		us++
+	}
+	return us
 }
 
 // countAt is Count; a non-zero at replaces the Redis clock, for tests only.
 func (s *Store) countAt(ctx context.Context, key string, limit int64, w ratelimit.Window, n int64, at time.Time) (ratelimit.Result, error) {
-	if limit < 1 || limit > maxMicros {
+	if limit < 1 || limit > ratelimit.MaxUnits {
 		return ratelimit.Result{}, fmt.Errorf("redisstore: count: limit %d out of range [1, 2^50]", limit)
 	}
 	d, months := w.Fixed()
@@ -146,7 +179,7 @@ func (s *Store) countAt(ctx context.Context, key string, limit int64, w ratelimi
 	switch {
 	case months:
 		length, name = "0", "month"
-	case d >= time.Second && d%time.Second == 0 && d/time.Microsecond <= maxMicros:
+	case d >= time.Second && d%time.Second == 0 && d/time.Microsecond <= ratelimit.MaxUnits:
 		length = strconv.FormatInt(int64(d/time.Second), 10)
 		name = length
 	default:
@@ -169,19 +202,25 @@ func (s *Store) countAt(ctx context.Context, key string, limit int64, w ratelimi
 	if err != nil {
 		return ratelimit.Result{}, fmt.Errorf("redisstore: count: %w", err)
 	}
-	return result(vals, limit)
+	return result(vals, limit, 4)
 }
 
-// result turns a script's reply into a Result.
-func result(vals []int64, limit int64) (ratelimit.Result, error) {
-	if len(vals) != 4 {
-		return ratelimit.Result{}, fmt.Errorf("redisstore: the script answered %d values, want 4", len(vals))
+// result turns a script's reply into a Result: {allowed, remaining,
+// reset, retry after} and, from Take's script (want 5), the delay; times
+// in microseconds.
+func result(vals []int64, limit int64, want int) (ratelimit.Result, error) {
+	if len(vals) != want {
+		return ratelimit.Result{}, fmt.Errorf("redisstore: the script answered %d values, want %d", len(vals), want)
 	}
-	return ratelimit.Result{
+	res := ratelimit.Result{
 		Allowed:    vals[0] == 1,
 		Limit:      limit,
 		Remaining:  vals[1],
 		Reset:      time.Duration(vals[2]) * time.Microsecond,
 		RetryAfter: time.Duration(vals[3]) * time.Microsecond,
-	}, nil
+	}
+	if want == 5 {
+		res.Delay = time.Duration(vals[4]) * time.Microsecond
+	}
+	return res, nil
 }

@@ -7,7 +7,9 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"math"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -47,9 +49,20 @@ func newStore(t testing.TB, c redis.UniversalClient) *Store {
 // us is a duration of n microseconds, for expected values.
 func us(n int64) time.Duration { return time.Duration(n) * time.Microsecond }
 
+// wrapped is a redis.UniversalClient of another type than go-redis's own,
+// as a wrapper or a test double would be.
+type wrapped struct{ redis.UniversalClient }
+
 func TestNew(t *testing.T) {
-	srv := redistest.Start(t)
+	srv, cluster := redistest.Start(t), redistest.StartCluster(t)
 	c := srv.Client(t, patient)
+	defaults := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	t.Cleanup(func() { _ = defaults.Close() })
+	clusterDefaults := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{cluster.Addr}})
+	t.Cleanup(func() { _ = clusterDefaults.Close() })
+	ringDefaults := redis.NewRing(&redis.RingOptions{Addrs: map[string]string{"shard": srv.Addr}})
+	t.Cleanup(func() { _ = ringDefaults.Close() })
+	const noDeadlines = "must set ContextTimeoutEnabled: true"
 	tests := []struct {
 		name    string
 		cfg     Config
@@ -61,12 +74,27 @@ func TestNew(t *testing.T) {
 		{name: "prefix with a hash tag", cfg: Config{Client: c, Prefix: "{app1}:"}, wantKey: "{app1}:{b:k}"},
 		{name: "no client", cfg: Config{}, wantErr: "Client is required"},
 		{name: "empty hash tag in prefix", cfg: Config{Client: c, Prefix: "x{}:"}, wantErr: "empty hash tag"},
+		{name: "client with default options", cfg: Config{Client: defaults}, wantErr: noDeadlines},
+		{name: "cluster client with default options", cfg: Config{Client: clusterDefaults}, wantErr: noDeadlines},
+		{
+			name:    "cluster client honouring deadlines",
+			cfg:     Config{Client: cluster.ClusterClient(t, func(o *redis.ClusterOptions) { o.ReadTimeout, o.WriteTimeout = 5*time.Second, 5*time.Second })},
+			wantKey: "gatekit:rl:{b:k}",
+		},
+		{name: "ring with default options", cfg: Config{Client: ringDefaults}, wantErr: noDeadlines},
+		{
+			name:    "ring honouring deadlines",
+			cfg:     Config{Client: srv.RingClient(t, func(o *redis.RingOptions) { o.ReadTimeout, o.WriteTimeout = 5*time.Second, 5*time.Second }), Prefix: "ring:"},
+			wantKey: "ring:{b:k}",
+		},
+		// A client New cannot inspect is taken on trust (see Config.Client).
+		{name: "other client", cfg: Config{Client: wrapped{defaults}, Prefix: "other:"}, wantKey: "other:{b:k}"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s, err := New(tc.cfg)
 			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				if err == nil || !strings.HasPrefix(err.Error(), "redisstore: ") || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("New error = %v; want one containing %q", err, tc.wantErr)
 				}
 				return
@@ -78,7 +106,7 @@ func TestNew(t *testing.T) {
 			if _, err := s.Take(ctx, "k", ratelimit.Bucket{Interval: time.Hour, Burst: 1}, 1); err != nil {
 				t.Fatalf("Take: %v", err)
 			}
-			if n, err := c.Exists(ctx, tc.wantKey).Result(); err != nil || n != 1 {
+			if n, err := tc.cfg.Client.Exists(ctx, tc.wantKey).Result(); err != nil || n != 1 {
 				t.Errorf("EXISTS %s = %d, %v; want 1", tc.wantKey, n, err)
 			}
 		})
@@ -164,6 +192,79 @@ func TestTake(t *testing.T) {
 				{0, 1, ratelimit.Result{Allowed: true, Limit: 2, Remaining: 1, Reset: us(2)}},
 			},
 		},
+		{
+			// Past the burst, the k-th reservation waits k intervals; one
+			// past MaxDelay is refused, told when its tokens are earned,
+			// and takes nothing (the next step fits in just behind the
+			// queue, which it would not if the refusal had taken a token).
+			name:   "reservations queue up past the burst",
+			bucket: ratelimit.Bucket{Interval: 100 * s, Burst: 2, MaxDelay: 300 * s},
+			steps: []takeStep{
+				{0, 1, ratelimit.Result{Allowed: true, Limit: 2, Remaining: 1, Reset: 100 * s}},
+				{0, 1, ratelimit.Result{Allowed: true, Limit: 2, Remaining: 0, Reset: 200 * s}},
+				{0, 1, ratelimit.Result{Allowed: true, Limit: 2, Remaining: 0, Reset: 300 * s, Delay: 100 * s}},
+				{0, 1, ratelimit.Result{Allowed: true, Limit: 2, Remaining: 0, Reset: 400 * s, Delay: 200 * s}},
+				{0, 1, ratelimit.Result{Allowed: true, Limit: 2, Remaining: 0, Reset: 500 * s, Delay: 300 * s}},
+				{0, 1, ratelimit.Result{Allowed: false, Limit: 2, Remaining: 0, Reset: 500 * s, RetryAfter: 400 * s}},
+				{100 * s, 1, ratelimit.Result{Allowed: true, Limit: 2, Remaining: 0, Reset: 500 * s, Delay: 300 * s}},
+			},
+		},
+		{
+			name:   "the delay shrinks as time passes",
+			bucket: ratelimit.Bucket{Interval: 100 * s, Burst: 1, MaxDelay: 1000 * s},
+			steps: []takeStep{
+				{0, 1, ratelimit.Result{Allowed: true, Limit: 1, Remaining: 0, Reset: 100 * s}},
+				{0, 1, ratelimit.Result{Allowed: true, Limit: 1, Remaining: 0, Reset: 200 * s, Delay: 100 * s}},
+				{50 * s, 1, ratelimit.Result{Allowed: true, Limit: 1, Remaining: 0, Reset: 250 * s, Delay: 150 * s}},
+				{250 * s, 1, ratelimit.Result{Allowed: true, Limit: 1, Remaining: 0, Reset: 150 * s, Delay: 50 * s}},
+				{400 * s, 1, ratelimit.Result{Allowed: true, Limit: 1, Remaining: 0, Reset: 100 * s}},
+				{600 * s, 0, ratelimit.Result{Allowed: true, Limit: 1, Remaining: 1, Reset: 0}},
+			},
+		},
+		{
+			name:   "n tokens reserved at once",
+			bucket: ratelimit.Bucket{Interval: 10 * s, Burst: 4, MaxDelay: 25 * s},
+			steps: []takeStep{
+				{0, 4, ratelimit.Result{Allowed: true, Limit: 4, Remaining: 0, Reset: 40 * s}},
+				{0, 2, ratelimit.Result{Allowed: true, Limit: 4, Remaining: 0, Reset: 60 * s, Delay: 20 * s}},
+				{0, 1, ratelimit.Result{Allowed: false, Limit: 4, Remaining: 0, Reset: 60 * s, RetryAfter: 30 * s}},
+				{30 * s, 3, ratelimit.Result{Allowed: true, Limit: 4, Remaining: 0, Reset: 60 * s, Delay: 20 * s}},
+				{30 * s, 0, ratelimit.Result{Allowed: true, Limit: 4, Remaining: 0, Reset: 60 * s, Delay: 20 * s}},
+				{70 * s, 0, ratelimit.Result{Allowed: true, Limit: 4, Remaining: 2, Reset: 20 * s}},
+				{90 * s, 0, ratelimit.Result{Allowed: true, Limit: 4, Remaining: 4, Reset: 0}},
+			},
+		},
+		{
+			// 10s less 500ns would be refused at 9.999999s; rounded up to
+			// 10s it admits the reservation of exactly one interval.
+			name:   "max delay rounded up to whole microseconds",
+			bucket: ratelimit.Bucket{Interval: 10 * s, Burst: 1, MaxDelay: 10*s - 500*time.Nanosecond},
+			steps: []takeStep{
+				{0, 1, ratelimit.Result{Allowed: true, Limit: 1, Remaining: 0, Reset: 10 * s}},
+				{0, 1, ratelimit.Result{Allowed: true, Limit: 1, Remaining: 0, Reset: 20 * s, Delay: 10 * s}},
+				{0, 1, ratelimit.Result{Allowed: false, Limit: 1, Remaining: 0, Reset: 20 * s, RetryAfter: 20 * s}},
+			},
+		},
+		{
+			name:   "negative max delay reserves nothing",
+			bucket: ratelimit.Bucket{Interval: 100 * s, Burst: 1, MaxDelay: -time.Hour},
+			steps: []takeStep{
+				{0, 1, ratelimit.Result{Allowed: true, Limit: 1, Remaining: 0, Reset: 100 * s}},
+				{0, 1, ratelimit.Result{Allowed: false, Limit: 1, Remaining: 0, Reset: 100 * s, RetryAfter: 100 * s}},
+			},
+		},
+		{
+			// Interval × burst + max delay = ratelimit.MaxUnits µs exactly:
+			// the largest bucket accepted, and its arithmetic is exact.
+			name:   "at the bound",
+			bucket: ratelimit.Bucket{Interval: time.Microsecond, Burst: 1 << 49, MaxDelay: us(1 << 49)},
+			steps: []takeStep{
+				{0, 1 << 49, ratelimit.Result{Allowed: true, Limit: 1 << 49, Remaining: 0, Reset: us(1 << 49)}},
+				{0, 1 << 49, ratelimit.Result{Allowed: true, Limit: 1 << 49, Remaining: 0, Reset: us(1 << 50), Delay: us(1 << 49)}},
+				{0, 1, ratelimit.Result{Allowed: false, Limit: 1 << 49, Remaining: 0, Reset: us(1 << 50), RetryAfter: us(1<<49 + 1)}},
+				{us(1<<50 - 3), 0, ratelimit.Result{Allowed: true, Limit: 1 << 49, Remaining: 1<<49 - 3, Reset: us(3)}},
+			},
+		},
 	}
 	srv := redistest.Start(t)
 	st := newStore(t, srv.Client(t, patient))
@@ -245,6 +346,89 @@ func TestTakeRealClock(t *testing.T) {
 	}
 }
 
+// TestReservationsRealClock makes reservations on the Redis clock from
+// three clients, like three gateway replicas: 30 requests at once on a
+// bucket of burst 1, a 10ms interval and up to 1s of delay are all
+// admitted, and queue up one interval apart. The k-th decision Redis runs
+// waits k intervals less the time since the first decision, so the sorted
+// delays lie in [k·T - spread, k·T], where spread bounds the time all the
+// decisions took. When that is under an interval, the delays rounded up to
+// whole intervals are exactly 0, T, ..., 29T; a loaded machine can spread
+// the decisions wider, and the test then tries again on a new key.
+func TestReservationsRealClock(t *testing.T) {
+	const (
+		replicas = 3
+		requests = 30 // in all
+		attempts = 10
+	)
+	b := ratelimit.Bucket{Interval: 10 * time.Millisecond, Burst: 1, MaxDelay: time.Second}
+	srv := redistest.Start(t)
+	var stores []*Store
+	for range replicas {
+		stores = append(stores, newStore(t, srv.Client(t, patient)))
+	}
+	// reserve sends the requests at once, spread over the stores, and
+	// returns their results and an upper bound on the time they took.
+	reserve := func(key string) ([]ratelimit.Result, time.Duration) {
+		results := make([]ratelimit.Result, requests)
+		begin := make(chan struct{})
+		var wg sync.WaitGroup
+		for i := range requests {
+			wg.Go(func() {
+				<-begin
+				res, err := stores[i%replicas].Take(context.Background(), key, b, 1)
+				if err != nil {
+					t.Error(err)
+				}
+				results[i] = res
+			})
+		}
+		start := time.Now()
+		close(begin)
+		wg.Wait()
+		return results, time.Since(start)
+	}
+	reserve("warm-up") // load the script and fill the clients' pools
+	for attempt := range attempts {
+		results, spread := reserve(fmt.Sprint("reserve-", attempt))
+		if t.Failed() {
+			return
+		}
+		delays := make([]time.Duration, 0, requests)
+		for i, res := range results {
+			if !res.Allowed || res.Remaining != 0 || res.RetryAfter != 0 || res.Reset != res.Delay+b.Interval {
+				t.Errorf("request %d = %+v; want admitted, none left, Reset = Delay + one interval", i, res)
+			}
+			delays = append(delays, res.Delay)
+		}
+		slices.Sort(delays)
+		// The Redis clock and the test's are the same host's; the
+		// millisecond allows for rounding.
+		slack := spread + time.Millisecond
+		for k, d := range delays {
+			if hi := time.Duration(k) * b.Interval; d < hi-slack || d > hi {
+				t.Errorf("attempt %d: delay %d of %d (sorted) = %v; want [%v, %v]", attempt, k, requests, d, hi-slack, hi)
+			}
+		}
+		if t.Failed() {
+			t.Logf("delays: %v", delays)
+			return
+		}
+		if slack >= b.Interval {
+			t.Logf("attempt %d: the decisions took up to %v, too long to tell the intervals apart; trying again", attempt, spread)
+			continue
+		}
+		for k, d := range delays {
+			if got, want := (d+b.Interval-1)/b.Interval, time.Duration(k); got != want {
+				t.Fatalf("attempt %d: delays %v, rounded up to whole intervals, are not 0 to %d intervals", attempt, delays, requests-1)
+			}
+		}
+		t.Logf("attempt %d: %d reservations in %v", attempt, requests, spread)
+		return
+	}
+	t.Errorf("in all %d attempts the decisions took longer than an interval", attempts)
+}
+
 // TestTakeExpiry checks that a bucket key lives until the bucket is full
 // again, and that a vanished key means a full bucket.
 func TestTakeExpiry(t *testing.T) {
@@ -310,6 +494,18 @@ func TestErrors(t *testing.T) {
 		}, nil, "invalid bucket"},
 		{"bucket beyond 35 years", func() (ratelimit.Result, error) {
 			return st.Take(ctx, "k", ratelimit.Bucket{Interval: 24 * time.Hour, Burst: 20000}, 1)
+		}, nil, "bucket too large"},
+		{"bucket and max delay beyond 35 years", func() (ratelimit.Result, error) {
+			return st.Take(ctx, "k", ratelimit.Bucket{Interval: 24 * time.Hour, Burst: 10000, MaxDelay: 10 * 365 * 24 * time.Hour}, 1)
+		}, nil, "bucket too large"},
+		{"max delay 1µs past the bound", func() (ratelimit.Result, error) {
+			return st.Take(ctx, "k", ratelimit.Bucket{Interval: time.Microsecond, Burst: 1 << 49, MaxDelay: us(1<<49 + 1)}, 1)
+		}, nil, "bucket too large"},
+		{"longest interval", func() (ratelimit.Result, error) {
+			return st.Take(ctx, "k", ratelimit.Bucket{Interval: time.Duration(math.MaxInt64), Burst: 1}, 1)
+		}, nil, "bucket too large"},
+		{"longest max delay", func() (ratelimit.Result, error) {
+			return st.Take(ctx, "k", ratelimit.Bucket{Interval: time.Second, Burst: 1, MaxDelay: time.Duration(math.MaxInt64)}, 1)
 		}, nil, "bucket too large"},
 		{"count more than the limit", func() (ratelimit.Result, error) { return st.Count(ctx, "k", 5, ratelimit.Minute, 6) }, ErrTooMany, "count 6 against a limit of 5"},
 		{"count negative", func() (ratelimit.Result, error) { return st.Count(ctx, "k", 5, ratelimit.Minute, -1) }, nil, "negative n"},

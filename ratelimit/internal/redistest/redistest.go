@@ -187,6 +187,28 @@ func (s *Server) ClusterClient(t testing.TB, opts ...func(*redis.ClusterOptions)
 	return c
 }
 
+// RingClient is Client for a redis.Ring of one shard, this server.
+func (s *Server) RingClient(t testing.TB, opts ...func(*redis.RingOptions)) *redis.Ring {
+	t.Helper()
+	o := s.options()
+	ro := &redis.RingOptions{
+		Addrs:                 map[string]string{"shard": s.Addr},
+		DialTimeout:           o.DialTimeout,
+		DialerRetries:         o.DialerRetries,
+		ReadTimeout:           o.ReadTimeout,
+		WriteTimeout:          o.WriteTimeout,
+		PoolTimeout:           o.PoolTimeout,
+		MaxRetries:            o.MaxRetries,
+		ContextTimeoutEnabled: o.ContextTimeoutEnabled,
+	}
+	for _, opt := range opts {
+		opt(ro)
+	}
+	c := redis.NewRing(ro)
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
 func (s *Server) options() *redis.Options {
 	return &redis.Options{
 		Addr:                  s.Addr,

@@ -94,6 +94,24 @@ func TestCluster(t *testing.T) {
 	}
 }
 
+// TestRingClient checks that a ring of the one server reaches it, with
+// the defaults of Client: context deadlines honoured, no retries.
+func TestRingClient(t *testing.T) {
+	srv := Start(t)
+	ring := srv.RingClient(t)
+	// The ring turns MaxRetries -1 into 0, its own "no retries".
+	if o := ring.Options(); !o.ContextTimeoutEnabled || o.MaxRetries > 0 {
+		t.Errorf("ring options: ContextTimeoutEnabled %v, MaxRetries %d; want true and no retries", o.ContextTimeoutEnabled, o.MaxRetries)
+	}
+	ctx := context.Background()
+	if err := ring.Set(ctx, "ring", "v", 0).Err(); err != nil {
+		t.Fatalf("SET through the ring: %v", err)
+	}
+	if got, err := srv.Client(t).Get(ctx, "ring").Result(); err != nil || got != "v" {
+		t.Errorf("GET from the server = %q, %v; want the ring's write", got, err)
+	}
+}
+
 // fakeTB records Skipf and Fatalf instead of ending the test, so the
 // missing-binary path of Start can be observed.
 type fakeTB struct {
