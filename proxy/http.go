@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptrace"
 	"net/textproto"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -33,7 +35,8 @@ type HTTPConfig struct {
 	// Targets are the base URLs of the backend's instances, such as
 	// "http://10.0.0.5:8080" or "https://users.internal/api/v1": scheme
 	// http or https, a host, an optional base path, no query or fragment.
-	// With several targets, requests are spread over them in turn.
+	// With several targets, requests are spread over them by Balance. For
+	// weights or targets that change at run time, use Discovery instead.
 	Targets []string
 
 	// PreserveHost sends the client's Host field to the upstream. By
@@ -87,6 +90,38 @@ type HTTPConfig struct {
 	// transparent compression (an Accept-Encoding the client did not send
 	// is never added), and no proxy from the environment.
 	Transport http.RoundTripper
+
+	// Discovery finds the targets, in place of Targets: StaticTargets for
+	// a fixed list with weights, DNS or DNSSRV for names in DNS, or a
+	// ResolverFunc of the application's. The first resolution runs in HTTP
+	// (bounded by DefaultResolveTimeout); if it fails, the upstream starts
+	// without targets, answering 503 until a later one succeeds. Set
+	// Targets or Discovery, not both.
+	Discovery Resolver
+
+	// Balance chooses each request's target; the zero value is RoundRobin.
+	Balance Balancer
+
+	// HealthCheck, when set, probes the targets in the background and
+	// takes unhealthy ones out of rotation. Close stops it.
+	HealthCheck *HealthCheck
+
+	// Passive, when set, ejects a target for a cool-down after consecutive
+	// failed requests.
+	Passive *PassiveHealth
+
+	// Retry, when set, sends failed requests again; nil means a request
+	// is tried once.
+	Retry *RetryPolicy
+
+	// Breaker, when set, gives every target a circuit breaker.
+	Breaker *BreakerPolicy
+
+	// TotalTimeout bounds the wait for the reply's header across all
+	// attempts of a request, backoffs included; past it the client gets
+	// 504. Like Timeout, which bounds each attempt, it does not bound the
+	// reply body. 0 means no limit beyond Timeout per attempt.
+	TotalTimeout time.Duration
 }
 
 // An HTTPUpstream forwards requests to an HTTP backend and streams its
@@ -109,9 +144,12 @@ type HTTPConfig struct {
 //   - answers 502 when the upstream cannot be reached or fails before its
 //     header, 504 when its header comes more than Timeout after the request
 //     was sent, and 413 when a streamed body goes over the route's limit.
+//
+// With HealthCheck, Passive or Breaker it also answers 503, with
+// Retry-After, when no target is available.
 type HTTPUpstream struct {
-	targets      []target
-	next         atomic.Uint64
+	set          atomic.Pointer[lbSet] // never nil
+	balance      Balancer
 	strip        string // "" or "/a/b", no trailing slash
 	stripEsc     string // strip, escaped
 	preserveHost bool
@@ -119,6 +157,16 @@ type HTTPUpstream struct {
 	timeout      time.Duration // 0: none
 	rt           http.RoundTripper
 	own          *http.Transport // rt, when it is ours to close
+
+	total   time.Duration  // TotalTimeout; 0: none
+	health  *HealthCheck   // normalised; nil: no active checks
+	passive *PassiveHealth // normalised; nil: no passive checks
+	breaker *BreakerPolicy // normalised; nil: no breakers
+	retry   *retryPolicy   // nil: no retries
+	epoch   time.Time      // the zero of the upstream's clock, see now
+
+	stop context.CancelFunc // stops the background goroutines; nil: none
+	wg   sync.WaitGroup
 }
 
 var _ gateway.Handler = (*HTTPUpstream)(nil)
@@ -130,23 +178,57 @@ type target struct {
 	pathEsc string // path, escaped as the target URL wrote it
 }
 
-// HTTP checks cfg and returns an upstream that proxies to its targets.
+// HTTP checks cfg and returns an upstream that proxies to its targets. When
+// it health-checks or discovers targets, it starts goroutines that Close
+// stops.
 func HTTP(cfg HTTPConfig) (*HTTPUpstream, error) {
-	if len(cfg.Targets) == 0 {
+	if len(cfg.Targets) == 0 && cfg.Discovery == nil {
 		return nil, errors.New("proxy: HTTPConfig.Targets: at least one target URL is required")
 	}
+	if len(cfg.Targets) > 0 && cfg.Discovery != nil {
+		return nil, errors.New("proxy: HTTPConfig: set Targets or Discovery, not both")
+	}
+	if err := cfg.Balance.check(); err != nil {
+		return nil, err
+	}
 	u := &HTTPUpstream{
-		targets:      make([]target, len(cfg.Targets)),
+		balance:      cfg.Balance,
 		preserveHost: cfg.PreserveHost,
 		websocket:    cfg.WebSocket,
 		timeout:      cfg.Timeout,
+		epoch:        time.Now(),
 	}
-	for i, s := range cfg.Targets {
-		t, err := parseTarget(s)
+	if cfg.TotalTimeout < 0 {
+		return nil, errors.New("proxy: HTTPConfig.TotalTimeout must not be negative")
+	}
+	u.total = cfg.TotalTimeout
+	if cfg.HealthCheck != nil {
+		hc, err := cfg.HealthCheck.normalize()
 		if err != nil {
-			return nil, fmt.Errorf("proxy: HTTPConfig.Targets[%d] %q: %w", i, redact(s), err)
+			return nil, err
 		}
-		u.targets[i] = t
+		u.health = &hc
+	}
+	if cfg.Passive != nil {
+		p, err := cfg.Passive.normalize()
+		if err != nil {
+			return nil, err
+		}
+		u.passive = &p
+	}
+	if cfg.Breaker != nil {
+		b, err := cfg.Breaker.normalize()
+		if err != nil {
+			return nil, err
+		}
+		u.breaker = &b
+	}
+	if cfg.Retry != nil {
+		r, err := cfg.Retry.compile()
+		if err != nil {
+			return nil, err
+		}
+		u.retry = r
 	}
 	if p := cfg.StripPrefix; p != "" && p != "/" {
 		if p[0] != '/' {
@@ -159,6 +241,38 @@ func HTTP(cfg HTTPConfig) (*HTTPUpstream, error) {
 		u.strip = p
 		u.stripEsc = (&url.URL{Path: p}).EscapedPath()
 	}
+
+	// The targets, checked now when they are known now.
+	dynamic := false
+	switch r := cfg.Discovery.(type) {
+	case nil:
+		list := make([]Target, len(cfg.Targets))
+		for i, s := range cfg.Targets {
+			list[i].URL = s
+		}
+		set, err := u.discBuild(list)
+		if err != nil {
+			return nil, fmt.Errorf("proxy: HTTPConfig.Targets%w", err)
+		}
+		u.set.Store(set)
+	case discStatic:
+		if len(r) == 0 {
+			return nil, errors.New("proxy: HTTPConfig.Discovery: StaticTargets: at least one target is required")
+		}
+		set, err := u.discBuild(r)
+		if err != nil {
+			return nil, fmt.Errorf("proxy: HTTPConfig.Discovery: StaticTargets%w", err)
+		}
+		u.set.Store(set)
+	case *DNSResolver:
+		if err := r.check(); err != nil {
+			return nil, err
+		}
+		dynamic = true
+	default:
+		dynamic = true
+	}
+
 	if u.timeout == 0 {
 		u.timeout = DefaultTimeout
 	} else if u.timeout < 0 {
@@ -166,26 +280,40 @@ func HTTP(cfg HTTPConfig) (*HTTPUpstream, error) {
 	}
 	if cfg.Transport != nil {
 		u.rt = cfg.Transport
+	} else {
+		dial := cfg.DialTimeout
+		if dial == 0 {
+			dial = DefaultDialTimeout
+		} else if dial < 0 {
+			dial = 0
+		}
+		u.own = &http.Transport{
+			Proxy:                 nil, // never read HTTP_PROXY and friends
+			DialContext:           (&net.Dialer{Timeout: dial, KeepAlive: 30 * time.Second}).DialContext,
+			ForceAttemptHTTP2:     true,
+			MaxIdleConns:          1024,
+			MaxIdleConnsPerHost:   256,
+			IdleConnTimeout:       90 * time.Second,
+			TLSHandshakeTimeout:   10 * time.Second,
+			ResponseHeaderTimeout: u.timeout,
+			DisableCompression:    true,
+		}
+		u.rt = u.own
+	}
+
+	if !dynamic && u.health == nil {
 		return u, nil
 	}
-	dial := cfg.DialTimeout
-	if dial == 0 {
-		dial = DefaultDialTimeout
-	} else if dial < 0 {
-		dial = 0
+	ctx, stop := context.WithCancel(context.Background())
+	u.stop = stop
+	if dynamic {
+		u.set.Store(lbNewSet(u.balance, nil, nil))
+		ttl, _ := u.discResolve(ctx, cfg.Discovery) // an error leaves no targets: 503 until a retry succeeds
+		u.wg.Go(func() { u.discRun(ctx, cfg.Discovery, ttl) })
 	}
-	u.own = &http.Transport{
-		Proxy:                 nil, // never read HTTP_PROXY and friends
-		DialContext:           (&net.Dialer{Timeout: dial, KeepAlive: 30 * time.Second}).DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          1024,
-		MaxIdleConnsPerHost:   256,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ResponseHeaderTimeout: u.timeout,
-		DisableCompression:    true,
+	if u.health != nil {
+		u.wg.Go(func() { u.hcRun(ctx) })
 	}
-	u.rt = u.own
 	return u, nil
 }
 
@@ -225,24 +353,24 @@ func redact(s string) string {
 	return s
 }
 
-// Close closes the idle connections of the upstream's own transport. It
-// does not stop requests in flight, and the upstream stays usable; call it
-// when the upstream is retired. A Transport from the HTTPConfig is left
-// alone: whoever made it closes it.
+// Close stops the upstream's health checks and discovery, waiting for them,
+// and closes the idle connections of its own transport. It does not stop
+// requests in flight, and the upstream stays usable, on the targets and
+// health it last knew; call it when the upstream is retired. A Transport
+// from the HTTPConfig is left alone: whoever made it closes it.
 func (u *HTTPUpstream) Close() error {
+	if u.stop != nil {
+		u.stop()
+		u.wg.Wait()
+	}
 	if u.own != nil {
 		u.own.CloseIdleConnections()
 	}
 	return nil
 }
 
-func (u *HTTPUpstream) pick() *target {
-	if len(u.targets) == 1 {
-		return &u.targets[0]
-	}
-	n := u.next.Add(1) - 1
-	return &u.targets[n%uint64(len(u.targets))]
-}
+// now is the upstream's clock: monotonic nanoseconds since it was built.
+func (u *HTTPUpstream) now() int64 { return int64(time.Since(u.epoch)) }
 
 // errHeaderTimeout is the cause with which an exchange's context is
 // cancelled when the upstream's header takes longer than Timeout.
@@ -254,8 +382,11 @@ var errHeaderTimeout = errors.New("proxy: timeout awaiting the upstream's respon
 // and the reply, whose body releases the request's context when closed.
 type exchange struct {
 	req     *gateway.Request
+	t       *lbTarget
 	cancel  context.CancelCauseFunc
-	timeout time.Duration // 0: none
+	parent  context.CancelCauseFunc // of the TotalTimeout context, released with the reply
+	done    atomic.Bool             // release has run
+	timeout time.Duration           // 0: none
 	url     url.URL
 	trace   httptrace.ClientTrace
 	reqBody continueBody
@@ -336,12 +467,16 @@ func (x *exchange) expire() { x.cancel(errHeaderTimeout) }
 // it returns they are written, unless the final reply is back by then.
 type continueBody struct {
 	io.ReadCloser
-	x      *exchange
-	expect bool // the client sent Expect: 100-continue
-	read   bool // the first read is done: the 100 Continue is out
+	x       *exchange
+	expect  bool        // the client sent Expect: 100-continue
+	read    bool        // the first read is done: the 100 Continue is out
+	touched atomic.Bool // Read was called: the body cannot be sent again
 }
 
 func (b *continueBody) Read(p []byte) (int, error) {
+	if !b.touched.Load() {
+		b.touched.Store(true)
+	}
 	if !b.expect || b.read || len(p) == 0 {
 		return b.ReadCloser.Read(p)
 	}
@@ -369,16 +504,28 @@ func (b *continueBody) Read(p []byte) (int, error) {
 // the transport (and the request) until the client finished its upload.
 func (b *continueBody) Close() error { return nil }
 
-// replyBody is the upstream's reply body; closing it releases the context
-// the request was sent with.
+// release ends the exchange once its reply is consumed or abandoned:
+// it releases the contexts and the target's in-flight count.
+func (x *exchange) release() {
+	if x.done.Swap(true) {
+		return
+	}
+	x.cancel(nil)
+	if x.parent != nil {
+		x.parent(nil)
+	}
+	x.t.inflight.Add(-1)
+}
+
+// replyBody is the upstream's reply body; closing it releases the exchange.
 type replyBody struct {
 	io.ReadCloser
-	cancel context.CancelCauseFunc
+	x *exchange
 }
 
 func (b *replyBody) Close() error {
 	err := b.ReadCloser.Close()
-	b.cancel(nil)
+	b.x.release()
 	return err
 }
 
@@ -386,25 +533,131 @@ func (b *replyBody) Close() error {
 // well as read.
 type upgradedBody struct {
 	io.ReadWriteCloser
-	cancel context.CancelCauseFunc
+	x *exchange
 }
 
 func (b *upgradedBody) Close() error {
 	err := b.ReadWriteCloser.Close()
-	b.cancel(nil)
+	b.x.release()
 	return err
 }
 
-// Serve sends req to the next target and returns the target's reply, whose
-// body streams from the upstream connection. It does not modify req.HTTP or
-// its header. An error is a *gateway.Error (413, 502 or 504), or the
-// context's error when the client has gone.
+// retryTotalTimeout is the cause with which a request's context is
+// cancelled when TotalTimeout passes before a reply's header.
+var retryTotalTimeout = errors.New("proxy: timeout awaiting the upstream's reply across attempts")
+
+// Serve sends req to a target chosen by the balancer and returns the
+// target's reply, whose body streams from the upstream connection; with a
+// RetryPolicy it may first try other targets. It does not modify req.HTTP
+// or its header. An error is a *gateway.Error (413, 502, 503 or 504), or
+// the context's error when the client has gone.
 func (u *HTTPUpstream) Serve(ctx context.Context, req *gateway.Request) (*gateway.Response, error) {
 	in := req.HTTP
-	t := u.pick()
 	upgrade := u.websocket && isWebSocketUpgrade(in.Header)
+	set := u.set.Load()
+	var tried, refused [4]*lbTarget
+	f := lbFilter{now: u.now(), tried: tried[:0], refused: refused[:0]}
+	if u.retry != nil && u.retry.budget != nil {
+		u.retry.budget.onRequest()
+	}
 
-	x := &exchange{req: req, timeout: u.timeout}
+	rctx := ctx
+	var rcancel context.CancelCauseFunc
+	var timer *time.Timer
+	if u.total > 0 {
+		rctx, rcancel = context.WithCancelCause(ctx)
+		timer = time.AfterFunc(u.total, func() { rcancel(retryTotalTimeout) })
+	}
+
+	var x *exchange
+	var err error
+	for n := 1; ; n++ {
+		t, done, ok := u.choose(req, set, &f)
+		for t != nil && !ok {
+			f.refused = append(f.refused, t)
+			t, done, ok = u.choose(req, set, &f)
+		}
+		if t == nil {
+			if n == 1 {
+				err = u.lbUnavailable(set, f.now)
+			}
+			break // a retry with nowhere to go: the last outcome stands
+		}
+		if err == nil && x != nil {
+			x.resp.Body.Close() // the previous reply, which is being retried
+		}
+		var status int
+		var connect bool
+		x, status, connect, err = u.attempt(rctx, req, t, upgrade, n)
+		f.tried = append(f.tried, t)
+		failed := status >= 502 && status <= 504
+		if status != 0 {
+			u.passiveRecord(t, failed, u.now())
+		}
+		if done != nil {
+			switch {
+			case status == 0:
+				done(cbExcluded)
+			case failed:
+				done(cbFailed)
+			default:
+				done(nil)
+			}
+		}
+		if !u.retryable(rctx, in, x, n, status, connect) {
+			break
+		}
+		if d := u.retry.wait(n); d > 0 && !retrySleep(rctx, d) {
+			break
+		}
+		f.now = u.now()
+	}
+
+	if timer != nil {
+		if !timer.Stop() && ctx.Err() == nil {
+			// TotalTimeout passed: whatever came back came too late.
+			if err == nil {
+				x.release()
+			}
+			err = &gateway.Error{Status: http.StatusGatewayTimeout, Detail: "the upstream did not reply in time", Err: retryTotalTimeout}
+		}
+		if err != nil {
+			rcancel(nil)
+		} else {
+			x.parent = rcancel
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &x.resp, nil
+}
+
+// choose picks the target for the next attempt and asks its breaker, which
+// may refuse (ok false). A retry goes to a target not tried yet when there
+// is one, else to one already tried.
+func (u *HTTPUpstream) choose(req *gateway.Request, set *lbSet, f *lbFilter) (t *lbTarget, done func(error), ok bool) {
+	t = set.pick(req, f)
+	if t == nil && len(f.tried) > 0 {
+		g := lbFilter{now: f.now, refused: f.refused}
+		t = set.pick(req, &g)
+	}
+	if t == nil {
+		return nil, nil, false
+	}
+	done, ok = cbAllow(t)
+	return t, done, ok
+}
+
+// attempt sends req to t once. On success x.resp is the reply. status is
+// the reply's status, or what a failure counts as: 502 for no reply (with
+// connect set when no connection could be opened), 504 for a reply too
+// late, 0 for a failure that is not the target's (the client went away, the
+// body was over its limit).
+func (u *HTTPUpstream) attempt(ctx context.Context, req *gateway.Request, t *lbTarget, upgrade bool, n int) (x *exchange, status int, connect bool, err error) {
+	in := req.HTTP
+	x = &exchange{req: req, t: t, timeout: u.timeout}
+	t.inflight.Add(1)
 	octx, cancel := context.WithCancelCause(ctx)
 	x.cancel = cancel
 	x.trace.Got1xxResponse = x.got1xx
@@ -414,7 +667,7 @@ func (u *HTTPUpstream) Serve(ctx context.Context, req *gateway.Request) (*gatewa
 	octx = httptrace.WithClientTrace(octx, &x.trace)
 
 	out := in.WithContext(octx)
-	u.setURL(&x.url, t, in.URL)
+	u.setURL(&x.url, &t.target, in.URL)
 	out.URL = &x.url
 	out.Host = t.host
 	if u.preserveHost && in.Host != "" {
@@ -426,7 +679,15 @@ func (u *HTTPUpstream) Serve(ctx context.Context, req *gateway.Request) (*gatewa
 	out.TransferEncoding = nil
 	out.Header = outboundHeader(in, req.FromTrustedProxy(), upgrade)
 	if in.Body != nil && in.Body != http.NoBody {
-		x.reqBody = continueBody{ReadCloser: in.Body, x: x, expect: hasTokenIn(in.Header, "Expect", "100-continue")}
+		body := in.Body
+		if n > 1 && in.GetBody != nil {
+			// Buffered by a stage: a fresh reader of the same bytes.
+			if body, err = in.GetBody(); err != nil {
+				x.release()
+				return x, 0, false, err
+			}
+		}
+		x.reqBody = continueBody{ReadCloser: body, x: x, expect: hasTokenIn(in.Header, "Expect", "100-continue")}
 		out.Body = &x.reqBody
 	}
 
@@ -443,15 +704,24 @@ func (u *HTTPUpstream) Serve(ctx context.Context, req *gateway.Request) (*gatewa
 		err = errHeaderTimeout
 	}
 	if err != nil {
-		cancel(nil)
-		return nil, failure(ctx, octx, err)
+		x.release()
+		err = failure(ctx, octx, err)
+		if e, ok := errors.AsType[*gateway.Error](err); ok && e.Status != http.StatusRequestEntityTooLarge {
+			status = e.Status
+			connect = isDialError(e.Err)
+		}
+		return x, status, connect, err
 	}
 
 	if resp.StatusCode == http.StatusSwitchingProtocols {
-		return switched(resp, upgrade, cancel)
+		err := x.switched(resp, upgrade)
+		if err != nil {
+			return x, 0, false, err
+		}
+		return x, http.StatusSwitchingProtocols, false, nil
 	}
 	removeHopByHop(resp.Header)
-	x.body = replyBody{ReadCloser: resp.Body, cancel: cancel}
+	x.body = replyBody{ReadCloser: resp.Body, x: x}
 	x.resp = gateway.Response{
 		Status:        resp.StatusCode,
 		Header:        resp.Header,
@@ -459,29 +729,82 @@ func (u *HTTPUpstream) Serve(ctx context.Context, req *gateway.Request) (*gatewa
 		ContentLength: resp.ContentLength,
 		Trailer:       resp.Trailer,
 	}
-	return &x.resp, nil
+	return x, resp.StatusCode, false, nil
 }
 
-// switched returns the reply to a protocol switch: the upgraded connection
-// when the request was a WebSocket handshake this upstream lets through,
-// else a 502 (an upstream must not switch unasked, RFC 9110 §15.2.2).
-func switched(resp *http.Response, asked bool, cancel context.CancelCauseFunc) (*gateway.Response, error) {
+// retryable reports whether the attempt n of a request, whose outcome is
+// x, status and connect, is to be tried again, and if so takes the retry
+// from the budget.
+func (u *HTTPUpstream) retryable(ctx context.Context, in *http.Request, x *exchange, n, status int, connect bool) bool {
+	p := u.retry
+	switch {
+	case p == nil || n >= p.attempts || status == 0 || !p.retries(status) || ctx.Err() != nil:
+		return false
+	case !connect && !p.nonIdempotent && !retryIdempotent(in.Method):
+		return false
+	}
+	// The body must be sent again whole: it is empty, or buffered, or,
+	// when no connection was made, not read at all.
+	if in.Body != nil && in.Body != http.NoBody && in.GetBody == nil && (!connect || x.reqBody.touched.Load()) {
+		return false
+	}
+	return p.budget == nil || p.budget.withdraw()
+}
+
+// retrySleep waits d, or until ctx is done; it reports whether it waited.
+func retrySleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// lbUnavailable is the error when no target can take a request: 503 with
+// Retry-After, the whole seconds until the first target may return.
+func (u *HTTPUpstream) lbUnavailable(set *lbSet, now int64) error {
+	wait := time.Duration(math.MaxInt64)
+	for _, t := range set.targets {
+		var w time.Duration
+		if t.hcDown.Load() && u.health != nil {
+			w = u.health.Interval * time.Duration(u.health.Healthy)
+		}
+		w = max(w, time.Duration(t.ejectedUntil.Load()-now), time.Duration(t.cbOpenUntil.Load()-now))
+		wait = min(wait, w)
+	}
+	if len(set.targets) == 0 {
+		wait = time.Second
+	}
+	secs := max(1, (wait+time.Second-1)/time.Second)
+	return (&gateway.Error{Status: http.StatusServiceUnavailable, Detail: "no upstream target is available"}).
+		WithHeader("Retry-After", strconv.FormatInt(int64(secs), 10))
+}
+
+// switched sets x.resp to the reply to a protocol switch: the upgraded
+// connection when the request was a WebSocket handshake this upstream lets
+// through, else it fails with 502 (an upstream must not switch unasked,
+// RFC 9110 §15.2.2).
+func (x *exchange) switched(resp *http.Response, asked bool) error {
 	proto := resp.Header.Get("Upgrade")
 	rwc, ok := resp.Body.(io.ReadWriteCloser)
 	if !asked || !ok || !strings.EqualFold(strings.TrimSpace(proto), "websocket") {
 		resp.Body.Close()
-		cancel(nil)
-		return nil, &gateway.Error{Status: http.StatusBadGateway, Detail: "the upstream switched protocols without being asked to"}
+		x.release()
+		return &gateway.Error{Status: http.StatusBadGateway, Detail: "the upstream switched protocols without being asked to"}
 	}
 	removeHopByHop(resp.Header)
 	resp.Header["Connection"] = []string{"Upgrade"}
 	resp.Header["Upgrade"] = []string{proto}
-	return &gateway.Response{
+	x.resp = gateway.Response{
 		Status:        http.StatusSwitchingProtocols,
 		Header:        resp.Header,
-		Body:          &upgradedBody{ReadWriteCloser: rwc, cancel: cancel},
+		Body:          &upgradedBody{ReadWriteCloser: rwc, x: x},
 		ContentLength: -1,
-	}, nil
+	}
+	return nil
 }
 
 // outboundHeader returns a copy of in's header fit to send upstream.
@@ -604,8 +927,15 @@ func failure(ctx, octx context.Context, err error) error {
 	if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
 		return &gateway.Error{Status: http.StatusGatewayTimeout, Detail: "the upstream did not reply in time", Err: err}
 	}
-	if oe, ok := errors.AsType[*net.OpError](err); ok && oe.Op == "dial" {
+	if isDialError(err) {
 		return &gateway.Error{Status: http.StatusBadGateway, Detail: "the upstream could not be reached", Err: err}
 	}
 	return &gateway.Error{Status: http.StatusBadGateway, Detail: "the upstream failed before replying", Err: err}
+}
+
+// isDialError reports whether err is a failure to open a connection, so
+// that nothing of the request was sent.
+func isDialError(err error) bool {
+	oe, ok := errors.AsType[*net.OpError](err)
+	return ok && oe.Op == "dial"
 }

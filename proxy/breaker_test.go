@@ -1,0 +1,167 @@
+package proxy
+
+import (
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sony/gobreaker/v2"
+)
+
+// cbBackend answers 503 while failing is set, else its name.
+type cbBackend struct {
+	failing atomic.Bool
+	hits    atomic.Int64
+	url     string
+}
+
+func newCBBackend(t testing.TB, name string) *cbBackend {
+	b := &cbBackend{}
+	b.url = lbBackend(t, name, func(w http.ResponseWriter, r *http.Request) {
+		b.hits.Add(1)
+		if b.failing.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, name)
+	}).URL
+	return b
+}
+
+func TestBreakerOpensHalfOpensCloses(t *testing.T) {
+	b := newCBBackend(t, "a")
+	u := lbUpstream(t, HTTPConfig{Targets: []string{b.url}, Breaker: &BreakerPolicy{
+		FailureRatio: 0.5, MinRequests: 4, OpenFor: 100 * time.Millisecond,
+	}})
+	cb := u.set.Load().targets[0].breaker
+
+	// 2 of 4 failed: the ratio is reached once MinRequests is.
+	for i, fail := range []bool{false, true, false, true} {
+		b.failing.Store(fail)
+		lbGet(t, u)
+		if st := cb.State(); (i < 3) != (st == gobreaker.StateClosed) {
+			t.Fatalf("after request %d: breaker %v", i, st)
+		}
+	}
+	// Open: rejected without reaching the backend.
+	hits := b.hits.Load()
+	r := lbGet(t, u)
+	if r.status != http.StatusServiceUnavailable || r.err == nil {
+		t.Fatalf("status %d (%v), want the gateway's 503", r.status, r.err)
+	}
+	if ra := r.header.Get("Retry-After"); ra != "1" {
+		t.Errorf("Retry-After %q, want 1 (100ms rounded up)", ra)
+	}
+	if b.hits.Load() != hits {
+		t.Error("an open breaker let a request through")
+	}
+
+	// Half-open: one probe; it fails, and the breaker opens again.
+	lbEventually(t, "the breaker lets a probe through", func() bool { return lbGet(t, u).err == nil })
+	if st := cb.State(); st != gobreaker.StateOpen {
+		t.Fatalf("after a failed probe: %v, want open", st)
+	}
+
+	// The next probe succeeds and closes it.
+	b.failing.Store(false)
+	lbEventually(t, "the breaker closes", func() bool { return lbGet(t, u).body == "a" })
+	if st := cb.State(); st != gobreaker.StateClosed {
+		t.Fatalf("after a good probe: %v, want closed", st)
+	}
+	for range 10 {
+		if r := lbGet(t, u); r.body != "a" {
+			t.Fatalf("closed breaker: %d %q", r.status, r.body)
+		}
+	}
+}
+
+// TestBreakerPerTarget: one target's open breaker sends its traffic to the
+// others; with a retry policy no request fails meanwhile beyond the first.
+func TestBreakerPerTarget(t *testing.T) {
+	a, b := newCBBackend(t, "a"), newCBBackend(t, "b")
+	b.failing.Store(true)
+	u := lbUpstream(t, HTTPConfig{
+		Targets: []string{a.url, b.url},
+		Breaker: &BreakerPolicy{MinRequests: 3, OpenFor: time.Hour},
+	})
+	for range 10 {
+		lbGet(t, u)
+	}
+	if n := b.hits.Load(); n != 3 {
+		t.Errorf("the failing target got %d requests, want 3 before its breaker opened", n)
+	}
+	for range 20 {
+		if r := lbGet(t, u); r.body != "a" {
+			t.Fatalf("got %d %q", r.status, r.body)
+		}
+	}
+	// Every breaker open: 503 with the time until the first half-opens.
+	a.failing.Store(true)
+	for range 100 { // a's window holds 27 successes: it takes as many failures
+		lbGet(t, u)
+	}
+	r := lbGet(t, u)
+	secs, _ := strconv.Atoi(r.header.Get("Retry-After"))
+	if r.status != http.StatusServiceUnavailable || secs < 3590 || secs > 3600 {
+		t.Errorf("reply %d, Retry-After %q: want 503 and about an hour", r.status, r.header.Get("Retry-After"))
+	}
+}
+
+// TestBreakerHalfOpenProbes: a half-open breaker lets HalfOpenProbes
+// requests through at a time; the others go elsewhere.
+func TestBreakerHalfOpenProbes(t *testing.T) {
+	u := lbUpstream(t, HTTPConfig{Targets: []string{"http://a.invalid", "http://b.invalid"}, Breaker: &BreakerPolicy{HalfOpenProbes: 2, OpenFor: time.Millisecond}})
+	tg := u.set.Load().targets[0]
+	// Trip it by hand: 20 failures.
+	for range 20 {
+		done, ok := cbAllow(tg)
+		if !ok {
+			t.Fatal("refused while closed")
+		}
+		done(cbFailed)
+	}
+	lbEventually(t, "half-open", func() bool { return tg.breaker.State() == gobreaker.StateHalfOpen })
+	var dones []func(error)
+	for range 2 {
+		done, ok := cbAllow(tg)
+		if !ok {
+			t.Fatal("probe refused")
+		}
+		dones = append(dones, done)
+	}
+	if _, ok := cbAllow(tg); ok {
+		t.Fatal("a third request let through with HalfOpenProbes 2")
+	}
+	// choose moves on to the other target.
+	f := lbFilter{now: u.now()}
+	got, _, ok := u.choose(nil, u.set.Load(), &f)
+	for got == tg && !ok {
+		f.refused = append(f.refused, got)
+		got, _, ok = u.choose(nil, u.set.Load(), &f)
+	}
+	if got == tg || got == nil {
+		t.Errorf("chose %v, want the other target", got)
+	}
+	for _, d := range dones {
+		d(nil)
+	}
+	if st := tg.breaker.State(); st != gobreaker.StateClosed {
+		t.Errorf("after 2 good probes: %v", st)
+	}
+}
+
+func TestBreakerConfigErrors(t *testing.T) {
+	for _, p := range []BreakerPolicy{{FailureRatio: 1.5}, {FailureRatio: -0.1}, {OpenFor: -1}} {
+		u, err := HTTP(HTTPConfig{Targets: []string{"http://a"}, Breaker: &p})
+		if err == nil {
+			u.Close()
+			t.Errorf("%+v: no error", p)
+		} else if !strings.Contains(err.Error(), "HTTPConfig.Breaker") {
+			t.Errorf("%+v: error %q", p, err)
+		}
+	}
+}
