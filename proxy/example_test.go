@@ -6,6 +6,7 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 
 	"github.com/gatekit/gatekit/gateway"
 	"github.com/gatekit/gatekit/proxy"
@@ -47,4 +48,53 @@ func Example() {
 	// Output:
 	// 200 OK
 	// backend got /v1/users/42?fields=name from 127.0.0.1
+}
+
+// Two instances with weights 3:1, one of which fails now and then: the
+// proxy retries a GET that met a 503 on the other instance, so the client
+// never sees the failure.
+func ExampleHTTP_weightedWithRetries() {
+	var calls [2]atomic.Int64
+	instance := func(i int, flaky bool) *httptest.Server {
+		return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if n := calls[i].Add(1); flaky && n%2 == 0 {
+				http.Error(w, "busy", http.StatusServiceUnavailable)
+				return
+			}
+			fmt.Fprint(w, "ok")
+		}))
+	}
+	a, b := instance(0, false), instance(1, true)
+	defer a.Close()
+	defer b.Close()
+
+	up, err := proxy.HTTP(proxy.HTTPConfig{
+		Discovery: proxy.StaticTargets(proxy.Target{URL: a.URL, Weight: 3}, proxy.Target{URL: b.URL, Weight: 1}),
+		Balance:   proxy.Weighted(),
+		Retry:     &proxy.RetryPolicy{Attempts: 2},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer up.Close()
+	gw := httptest.NewServer(gateway.NewPipeline(up))
+	defer gw.Close()
+
+	failures := 0
+	for range 40 {
+		resp, err := gw.Client().Get(gw.URL + "/")
+		if err != nil {
+			log.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			failures++
+		}
+	}
+	fmt.Println("failures seen by the client:", failures)
+	fmt.Println("first instance served at least 30:", calls[0].Load() >= 30)
+	// Output:
+	// failures seen by the client: 0
+	// first instance served at least 30: true
 }
