@@ -47,6 +47,17 @@ type Options struct {
 	// Logger receives internal errors and recovered panics; nil means
 	// slog.Default().
 	Logger *slog.Logger
+
+	// Observers watch every request: access logs (NewAccessLog), metrics,
+	// traces. See Observer.
+	Observers []Observer
+
+	// RequestIDs gives every request an ID (Request.ID): the X-Request-Id
+	// a trusted proxy sent (or the trace ID of its W3C traceparent), or a
+	// new one. The ID goes upstream and back to the client in
+	// X-Request-Id. An ID from anyone but a trusted proxy is replaced, so
+	// clients cannot choose what appears in logs.
+	RequestIDs bool
 }
 
 func (o *Options) logger() *slog.Logger {
@@ -143,26 +154,49 @@ func (p *Pipeline) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req, perr := newServerRequest(w, r, &p.Options)
+	w, end := p.Options.begin(w, req)
+	var err error
 	if perr != nil {
-		writeError(w, nil, perr, &p.Options)
-		return
+		err = perr
+		writeError(w, req, perr, &p.Options)
+	} else {
+		err = serve(w, req, p.h, &p.Options, p.Options.maxBody())
 	}
-	serve(w, req, p.h, &p.Options, p.Options.maxBody())
+	if end != nil {
+		end(err)
+	}
 }
 
-// newServerRequest wraps r and normalises its path.
+// begin starts observing req when there are observers: the writer to
+// serve with, and the function that ends the observation (nil without
+// observers).
+func (o *Options) begin(w http.ResponseWriter, req *Request) (http.ResponseWriter, func(error)) {
+	if len(o.Observers) == 0 {
+		return w, nil
+	}
+	ow, end := observe(w, req, o.Observers)
+	req.w = ow
+	return ow, end
+}
+
+// newServerRequest wraps r and normalises its path. A path that cannot be
+// served is an error, with the request still returned for the reply and
+// the observers.
 func newServerRequest(w http.ResponseWriter, r *http.Request, o *Options) (*Request, *Error) {
 	req := new(Request)
 	req.init(r)
 	req.w = w
+	req.opts = o
+	if o.RequestIDs {
+		req.assignID(w)
+	}
 	if err := normalizeURL(&req.url, r.RequestURI, o.AllowAmbiguousPaths); err != nil {
-		return nil, err
+		return req, err
 	}
 	if r.URL != nil && (req.url.Path != r.URL.Path || req.url.RawPath != r.URL.RawPath) {
 		// Whoever reads RequestURI must see the path that was routed too.
 		req.httpReq.RequestURI = req.url.RequestURI()
 	}
-	req.opts = o
 	sanitizeHeader(r.Header, o.AllowUnderscoreHeaders)
 	return req, nil
 }
@@ -212,13 +246,16 @@ func sanitizeHeader(h http.Header, allowUnderscore bool) {
 
 // serve runs h for req and writes what it returns: the one place where a
 // gateway reply, or a problem, reaches the client.
-func serve(w http.ResponseWriter, req *Request, h Handler, o *Options, maxBody int64) {
+//
+// It returns the error the reply answered, or nil, for the observers.
+func serve(w http.ResponseWriter, req *Request, h Handler, o *Options, maxBody int64) error {
 	req.maxBody = maxBody
 	r := req.HTTP
 	if maxBody >= 0 && r.Body != nil && r.Body != http.NoBody {
 		if r.ContentLength > maxBody {
-			writeError(w, req, tooLarge(maxBody), o)
-			return
+			err := tooLarge(maxBody)
+			writeError(w, req, err, o)
+			return err
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 	}
@@ -226,9 +263,10 @@ func serve(w http.ResponseWriter, req *Request, h Handler, o *Options, maxBody i
 	if err != nil {
 		resp.Close()
 		writeError(w, req, err, o)
-		return
+		return err
 	}
 	writeResponse(w, req, resp, o)
+	return nil
 }
 
 // call runs h and turns a panic into an internal error, so one bad stage

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"runtime"
 	"strings"
 	"sync/atomic"
@@ -818,6 +819,46 @@ func TestLimitBody(t *testing.T) {
 			}
 			if tc.wantMax != "" && !strings.Contains(rec.Body.String(), tc.wantMax) {
 				t.Errorf("detail %s does not name the limit %q", rec.Body.String(), tc.wantMax)
+			}
+		})
+	}
+}
+
+func TestNewSubRequest(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		remote    string
+		xff       string
+		wantIP    string
+		wantXFF   string
+		wantTrust bool
+	}{
+		{"through a trusted proxy", "10.0.0.1:1", "198.51.100.7", "198.51.100.7", "198.51.100.7", true},
+		{"direct client", "203.0.113.9:1", "198.51.100.7", "203.0.113.9", "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var sub *gateway.Request
+			p := gateway.NewPipeline(gateway.HandlerFunc(func(ctx context.Context, req *gateway.Request) (*gateway.Response, error) {
+				req.Principal = &gateway.Principal{Subject: "alice"}
+				sub = gateway.NewSubRequest(req, httptest.NewRequest(http.MethodGet, "/backend", nil))
+				return nil, nil
+			}))
+			p.Options.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+			r := httptest.NewRequest(http.MethodGet, "/", nil)
+			r.RemoteAddr = tc.remote
+			r.Header.Set("X-Forwarded-For", tc.xff)
+			p.ServeHTTP(httptest.NewRecorder(), r)
+			if got := sub.ClientIP().String(); got != tc.wantIP {
+				t.Errorf("ClientIP %s, want %s", got, tc.wantIP)
+			}
+			if sub.FromTrustedProxy() != tc.wantTrust || sub.HTTP.RemoteAddr != tc.remote {
+				t.Errorf("trusted %v from %s", sub.FromTrustedProxy(), sub.HTTP.RemoteAddr)
+			}
+			if got := sub.HTTP.Header.Get("X-Forwarded-For"); got != tc.wantXFF {
+				t.Errorf("X-Forwarded-For %q, want %q", got, tc.wantXFF)
+			}
+			if sub.Principal == nil || sub.Principal.Subject != "alice" || sub.Route() != nil {
+				t.Errorf("principal %+v, route %v", sub.Principal, sub.Route())
 			}
 		})
 	}

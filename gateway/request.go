@@ -58,6 +58,8 @@ type Request struct {
 
 	w      http.ResponseWriter
 	values map[any]any
+	id     string
+	obs    observations
 
 	httpReq http.Request
 	url     url.URL
@@ -71,6 +73,41 @@ func NewRequest(r *http.Request) *Request {
 	req.init(r)
 	return req
 }
+
+// NewSubRequest wraps r, a request made on behalf of parent while serving
+// it (an aggregate's call to one of its backends, a mirrored copy), for an
+// upstream. It keeps what the gateway learnt of the client, so that the
+// call is forwarded as the client's: the options, the principal, the
+// client's address and whether it came through a trusted proxy, and, when
+// it did, the forwarding fields that proxy sent (X-Forwarded-For,
+// X-Forwarded-Host, X-Forwarded-Proto, Forwarded) unless r sets its own.
+// r's RemoteAddr becomes the parent's. The route and path parameters are
+// not kept: r is not routed.
+func NewSubRequest(parent *Request, r *http.Request) *Request {
+	r.RemoteAddr = parent.HTTP.RemoteAddr
+	req := NewRequest(r)
+	req.opts = parent.opts
+	req.Principal = parent.Principal
+	req.Version = parent.Version
+	ip, trusted := parent.ClientIP(), parent.FromTrustedProxy()
+	req.clientOnce.Do(func() { req.clientIP, req.peerTrusted = ip, trusted })
+	if trusted {
+		if req.HTTP.Header == nil {
+			req.HTTP.Header = make(http.Header)
+		}
+		for _, k := range forwardingFields {
+			if v, ok := parent.HTTP.Header[k]; ok {
+				if _, set := req.HTTP.Header[k]; !set {
+					req.HTTP.Header[k] = append([]string(nil), v...)
+				}
+			}
+		}
+	}
+	return req
+}
+
+// forwardingFields are the fields a trusted proxy sends about the client.
+var forwardingFields = []string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "Forwarded"}
 
 func (req *Request) init(r *http.Request) {
 	req.httpReq = *r

@@ -155,16 +155,21 @@ func (rt *Router) Routes() []Route {
 // ServeHTTP routes r and serves it through the matched route's Handler.
 func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	req, perr := newServerRequest(w, r, &rt.opts)
-	if perr != nil {
-		writeError(w, nil, perr, &rt.opts)
-		return
+	w, end := rt.opts.begin(w, req)
+	var err error
+	var cr *compiledRoute
+	if perr == nil {
+		cr, perr = rt.route(req)
 	}
-	cr, perr := rt.route(req)
 	if perr != nil {
+		err = perr
 		writeError(w, req, perr, &rt.opts)
-		return
+	} else {
+		err = serve(w, req, cr.Handler, &rt.opts, cr.maxBody)
 	}
-	serve(w, req, cr.Handler, &rt.opts, cr.maxBody)
+	if end != nil {
+		end(err)
+	}
 }
 
 // lookupRequest prepares req from r as ServeHTTP does, less the client

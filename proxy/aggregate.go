@@ -909,7 +909,7 @@ func (c *aggCall) newRequest(ctx context.Context, in *gateway.Request, x *aggExp
 	if x.hasBody {
 		h["Content-Type"] = vals[len(vals)-1:]
 	}
-	// r does not escape: WithContext copies it, and NewRequest the copy.
+	// r does not escape: WithContext copies it, and NewSubRequest the copy.
 	r := http.Request{
 		Method:     c.method,
 		URL:        &url.URL{Path: x.path, RawPath: x.rawPath, RawQuery: x.rawQuery},
@@ -922,12 +922,12 @@ func (c *aggCall) newRequest(ctx context.Context, in *gateway.Request, x *aggExp
 		RemoteAddr: in.HTTP.RemoteAddr,
 		TLS:        in.HTTP.TLS,
 	}
-	sub := gateway.NewRequest(r.WithContext(ctx))
+	// The sub-request is the client's: its address, trusted-proxy standing
+	// and principal carry over.
+	sub := gateway.NewSubRequest(in, r.WithContext(ctx))
 	if x.hasBody {
 		sub.SetBody(x.body)
 	}
-	sub.Principal = in.Principal
-	sub.Version = in.Version
 	return sub
 }
 

@@ -241,9 +241,9 @@ func (m *TrafficMirror) send(ctx context.Context, req *gateway.Request) {
 		out.Header.Del("Content-Length")
 		m.omitted.Add(1)
 	}
-	copied := gateway.NewRequest(out)
-	copied.Principal = req.Principal
-	copied.Version = req.Version
+	// The copy is the client's too: its address and trusted-proxy
+	// standing carry over, so the shadow sees the same X-Forwarded-For.
+	copied := gateway.NewSubRequest(req, out)
 	m.sent.Add(1)
 	go m.shadow(sctx, cancel, copied)
 }

@@ -94,3 +94,17 @@ func ceilSeconds(d time.Duration) int64 {
 	}
 	return int64((d + time.Second - 1) / time.Second)
 }
+
+// decision names a limiter's decision in the note it leaves for the
+// gateway's observers (access log, metrics): "<policy> <decision>".
+func decision(res Result, err error) string {
+	switch {
+	case err != nil:
+		return "error"
+	case res.failedOpen:
+		return "failed-open"
+	case res.Allowed:
+		return "admitted"
+	}
+	return "refused"
+}

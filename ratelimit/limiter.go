@@ -176,6 +176,9 @@ func (l *Limiter) Limit(ctx context.Context, req *gateway.Request) (func(*gatewa
 		keepKeyBuf(buf, key)
 	}
 	res, err := l.take(ctx, key)
+	if req.Observed() {
+		req.Note("ratelimit", l.pol.name+" "+decision(res, err))
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -312,7 +315,7 @@ func (l *Limiter) takeShared(ctx context.Context, key []byte, wait bool) (Result
 	case failed:
 		// Admitted without a decision: no state to advertise (Limit 0
 		// keeps the RateLimit fields off).
-		return Result{Allowed: true}, nil
+		return Result{Allowed: true, failedOpen: true}, nil
 	case res.Allowed && res.Delay > 0:
 		t := time.NewTimer(res.Delay)
 		select {

@@ -350,3 +350,35 @@ func TestSkipMissingKey(t *testing.T) {
 		}
 	}
 }
+
+// noteCatcher is an observer that keeps the notes of the last request.
+type noteCatcher struct{ notes []gateway.Note }
+
+func (n *noteCatcher) Begin(ctx context.Context, req *gateway.Request) context.Context { return ctx }
+func (n *noteCatcher) End(ctx context.Context, req *gateway.Request, rec *gateway.Record) {
+	n.notes = append([]gateway.Note(nil), req.Notes()...)
+}
+
+// TestDecisionNotes checks that limiters leave their decision for the
+// gateway's observers (access log, metrics), and only when observed.
+func TestDecisionNotes(t *testing.T) {
+	l := mustLimiter(t, ratelimit.Config{Name: "per-client", Rate: 1, Per: time.Hour})
+	p := gateway.NewPipeline(gateway.HandlerFunc(func(ctx context.Context, req *gateway.Request) (*gateway.Response, error) {
+		return nil, nil
+	}), gateway.Limit(l))
+	nc := &noteCatcher{}
+	p.Options.Observers = []gateway.Observer{nc}
+	for _, want := range []string{"per-client admitted", "per-client refused"} {
+		serve(p, httptest.NewRequest(http.MethodGet, "/", nil))
+		if len(nc.notes) != 1 || nc.notes[0] != (gateway.Note{Key: "ratelimit", Value: want}) {
+			t.Fatalf("notes %v, want ratelimit %q", nc.notes, want)
+		}
+	}
+	// Unobserved, a request carries no notes (and the limiter allocates
+	// nothing for them).
+	req := gateway.NewRequest(httptest.NewRequest(http.MethodGet, "/", nil))
+	l.Limit(context.Background(), req)
+	if len(req.Notes()) != 0 {
+		t.Fatalf("unobserved request has notes %v", req.Notes())
+	}
+}

@@ -171,6 +171,9 @@ func (q *Quota) Limit(ctx context.Context, req *gateway.Request) (func(*gateway.
 	}
 	now := q.now()
 	res, err := q.allow(ctx, key, limit, now)
+	if req.Observed() {
+		req.Note("ratelimit", q.pol.name+" "+decision(res, err))
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -238,7 +241,7 @@ func (q *Quota) allowShared(ctx context.Context, key []byte, limit int64, now ti
 		return res, err
 	case failed:
 		// Admitted without a decision: no state to advertise.
-		return Result{Allowed: true}, nil
+		return Result{Allowed: true, failedOpen: true}, nil
 	}
 	return res, nil
 }

@@ -72,6 +72,8 @@ type Result struct {
 	// Delay, for a request admitted by a reservation (Bucket.MaxDelay),
 	// is the time the caller must wait before going on; 0 otherwise.
 	Delay time.Duration
+
+	failedOpen bool // admitted because the store could not decide
 }
 
 // MaxUnits bounds what a Store must represent exactly: counts, and times
