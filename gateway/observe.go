@@ -57,6 +57,49 @@ type UpstreamCall struct {
 	Err error
 }
 
+// An UpstreamObserver is an Observer that also watches each upstream call
+// as it starts (Request.StartUpstream): a tracer starts a client span there
+// and injects its context into the header the call sends.
+type UpstreamObserver interface {
+	Observer
+	// StartUpstream is called as call begins, before h is sent; it may add
+	// fields to h and returns the context for the call and a function the
+	// gateway calls with the finished call.
+	StartUpstream(ctx context.Context, req *Request, call *UpstreamCall, h http.Header) (context.Context, func(*UpstreamCall))
+}
+
+// StartUpstream records the start of a call an upstream makes for req: kind
+// names the upstream ("http", "lambda"), target where the call goes, h the
+// header it will send (nil when there is none), which observers may add to
+// (W3C trace context). It returns the context for the call and the function
+// to call when the call ends, which records it (AddUpstreamCall). Without
+// observers it costs nothing. It is safe for concurrent use.
+func (req *Request) StartUpstream(ctx context.Context, kind, target string, h http.Header) (context.Context, func(status int, err error)) {
+	if !req.Observed() {
+		return ctx, noUpstreamEnd
+	}
+	call := &UpstreamCall{Upstream: kind, Target: target, Start: time.Now()}
+	var ends []func(*UpstreamCall)
+	for _, o := range req.opts.Observers {
+		if uo, ok := o.(UpstreamObserver); ok {
+			var end func(*UpstreamCall)
+			ctx, end = uo.StartUpstream(ctx, req, call, h)
+			if end != nil {
+				ends = append(ends, end)
+			}
+		}
+	}
+	return ctx, func(status int, err error) {
+		call.Duration, call.Status, call.Err = time.Since(call.Start), status, err
+		for i := len(ends) - 1; i >= 0; i-- {
+			ends[i](call)
+		}
+		req.AddUpstreamCall(*call)
+	}
+}
+
+func noUpstreamEnd(int, error) {}
+
 // A Note is a fact a stage records about a request for observers, such as
 // a rate limiter's decision.
 type Note struct {

@@ -225,3 +225,47 @@ func TestObserverSeesEveryRequest(t *testing.T) {
 		t.Fatalf("begun %d ended %d, record %+v", obs.begun, obs.ended, obs.last)
 	}
 }
+
+// injector is an UpstreamObserver that adds a field to each upstream call's
+// header and remembers the calls it saw end.
+type injector struct {
+	countingObserver
+	ended []gateway.UpstreamCall
+}
+
+func (in *injector) StartUpstream(ctx context.Context, req *gateway.Request, call *gateway.UpstreamCall, h http.Header) (context.Context, func(*gateway.UpstreamCall)) {
+	h.Set("X-Injected", call.Target)
+	return context.WithValue(ctx, ctxKey{}, "call"), func(c *gateway.UpstreamCall) { in.ended = append(in.ended, *c) }
+}
+
+func TestStartUpstream(t *testing.T) {
+	in := &injector{}
+	var sent http.Header
+	var callCtx any
+	p := gateway.NewPipeline(gateway.HandlerFunc(func(ctx context.Context, req *gateway.Request) (*gateway.Response, error) {
+		sent = http.Header{}
+		cctx, done := req.StartUpstream(ctx, "http", "10.0.0.5:80", sent)
+		callCtx = cctx.Value(ctxKey{})
+		done(http.StatusTeapot, nil)
+		return nil, nil
+	}))
+	p.Options.Observers = []gateway.Observer{in}
+	p.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil))
+	if sent.Get("X-Injected") != "10.0.0.5:80" || callCtx != "call" {
+		t.Fatalf("header %v, context value %v", sent, callCtx)
+	}
+	if len(in.ended) != 1 || in.ended[0].Status != http.StatusTeapot || in.ended[0].Upstream != "http" || in.ended[0].Duration < 0 {
+		t.Fatalf("ended %+v", in.ended)
+	}
+	// Unobserved, StartUpstream hands back the context and does nothing.
+	req := gateway.NewRequest(httptest.NewRequest(http.MethodGet, "/", nil))
+	ctx := context.Background()
+	got, done := req.StartUpstream(ctx, "http", "x", http.Header{})
+	done(200, nil)
+	if got != ctx || len(req.UpstreamCalls()) != 0 {
+		t.Fatal("an unobserved request recorded a call")
+	}
+	if n := testing.AllocsPerRun(100, func() { _, d := req.StartUpstream(ctx, "http", "x", nil); d(200, nil) }); n != 0 {
+		t.Fatalf("%v allocations unobserved, want 0", n)
+	}
+}
