@@ -51,6 +51,22 @@ type Server struct {
 	// DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
 
+	// Health, when set, is marked draining the moment a shutdown begins,
+	// before anything else happens, so its readiness endpoint answers 503
+	// and load balancers stop sending new requests.
+	Health *Health
+	// DrainDelay is how long the server goes on serving after a shutdown
+	// began (Health marked draining) before it closes its listeners and
+	// lets requests in flight finish. It gives load balancers that poll
+	// readiness time to notice. 0, the default, means no delay: right
+	// without a load balancer, or one told of the shutdown another way.
+	// Behind one that polls (a Kubernetes Service: readiness probe), set a
+	// few seconds, at least the probe period times its failure threshold.
+	// During the delay each reply carries "Connection: close", so clients
+	// with kept-alive connections reconnect, and are balanced elsewhere.
+	// The delay comes on top of ShutdownTimeout.
+	DrainDelay time.Duration
+
 	// TLSConfig, when set, makes the server speak HTTPS. Its MinVersion is
 	// raised to TLS 1.2 if lower. Certificates come from it or from
 	// CertFile and KeyFile.
@@ -141,10 +157,11 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 	return s.Serve(ctx, ln)
 }
 
-// Serve serves connections from ln until ctx is done. Then it stops
-// accepting, lets requests in flight finish for up to ShutdownTimeout,
-// closes what is left (and every connection upgraded to another protocol,
-// such as a WebSocket), and returns. Serve closes ln.
+// Serve serves connections from ln until ctx is done. Then it marks Health
+// draining, goes on serving for DrainDelay, stops accepting, lets requests
+// in flight finish for up to ShutdownTimeout, closes what is left (and every
+// connection upgraded to another protocol, such as a WebSocket), and
+// returns. Serve closes ln.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	ups := new(upgrades)
 	hs, err := s.httpServer(ups)
@@ -165,6 +182,20 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
+	}
+	if s.Health != nil {
+		s.Health.SetDraining(true)
+	}
+	if s.DrainDelay > 0 {
+		hs.SetKeepAlivesEnabled(false)
+		t := time.NewTimer(s.DrainDelay)
+		select {
+		case <-t.C:
+		case err := <-errc: // the server failed while draining
+			t.Stop()
+			ups.closeAll()
+			return err
+		}
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), orDefault(s.ShutdownTimeout, DefaultShutdownTimeout))
 	defer cancel()

@@ -14,6 +14,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
@@ -322,5 +323,152 @@ func TestShutdownClosesUpgradedConnections(t *testing.T) {
 	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, err := br.ReadString('\n'); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("upgraded connection still open after shutdown: %v", err)
+	}
+}
+
+// fetchText fetches url with client and returns the status and body.
+func fetchText(client *http.Client, url string) (int, string, error) {
+	resp, err := client.Get(url)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, strings.TrimSpace(string(b)), err
+}
+
+// TestReadinessFlipsWhileDraining starts a shutdown with a request in
+// flight: readiness, served by a separate admin server, answers 503
+// "draining" while that request is still running, and the request then
+// completes.
+func TestReadinessFlipsWhileDraining(t *testing.T) {
+	health, err := gateway.NewHealth(gateway.HealthConfig{CacheFor: -1, Checks: []gateway.ReadinessCheck{
+		{Name: "upstream", Check: func(context.Context) error { return nil }},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := httptest.NewServer(health.Ready())
+	defer admin.Close()
+
+	started, release := make(chan struct{}), make(chan struct{})
+	slow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(started)
+		<-release
+		io.WriteString(w, "finished")
+	})
+	srv := &gateway.Server{Handler: slow, Health: health, Logger: quietLogger()}
+	addr, shutdown := startServer(t, srv)
+
+	client := &http.Client{Transport: &http.Transport{}}
+	defer client.CloseIdleConnections()
+	type result struct {
+		status int
+		body   string
+		err    error
+	}
+	resc := make(chan result, 1)
+	go func() {
+		status, body, err := fetchText(client, "http://"+addr+"/slow")
+		resc <- result{status, body, err}
+	}()
+	<-started
+
+	if status, body, err := fetchText(client, admin.URL); err != nil || status != http.StatusOK {
+		t.Fatalf("readiness before shutdown: %d %s %v", status, body, err)
+	}
+
+	shutErr := make(chan error, 1)
+	go func() { shutErr <- shutdown() }()
+
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		status, body, err := fetchText(client, admin.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if status == http.StatusServiceUnavailable {
+			if body != `{"status":"draining"}` {
+				t.Fatalf("readiness while draining: %s", body)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("readiness still 200 10s after the shutdown began")
+		}
+		time.Sleep(time.Millisecond) // polling for the shutdown goroutine to run
+	}
+	select {
+	case err := <-shutErr:
+		t.Fatalf("shutdown returned (%v) before the in-flight request finished", err)
+	case res := <-resc:
+		t.Fatalf("in-flight request ended before it was released: %+v", res)
+	default:
+	}
+
+	close(release)
+	if res := <-resc; res.err != nil || res.status != http.StatusOK || res.body != "finished" {
+		t.Fatalf("in-flight request: %+v", res)
+	}
+	if err := <-shutErr; err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	if status, _, _ := fetchText(client, admin.URL); status != http.StatusServiceUnavailable {
+		t.Fatalf("readiness after shutdown: %d, want 503", status)
+	}
+}
+
+// TestDrainDelayKeepsServing checks that during DrainDelay the server
+// answers readiness 503 on its own listener, still serves new requests (with
+// "Connection: close"), and closes the listener only after the delay.
+func TestDrainDelayKeepsServing(t *testing.T) {
+	const delay = time.Second
+	health := new(gateway.Health)
+	mux := http.NewServeMux()
+	mux.Handle("GET /readyz", health.Ready())
+	mux.HandleFunc("GET /", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "served") })
+	srv := &gateway.Server{Handler: mux, Health: health, DrainDelay: delay, Logger: quietLogger()}
+	addr, shutdown := startServer(t, srv)
+
+	client := &http.Client{Transport: &http.Transport{}}
+	defer client.CloseIdleConnections()
+	if status, body, err := fetchText(client, "http://"+addr+"/readyz"); err != nil || status != http.StatusOK {
+		t.Fatalf("readiness before shutdown: %d %s %v", status, body, err)
+	}
+
+	begun := time.Now()
+	shutErr := make(chan error, 1)
+	go func() { shutErr <- shutdown() }()
+	for {
+		status, body, err := fetchText(client, "http://"+addr+"/readyz")
+		if err != nil {
+			t.Fatalf("readiness during the drain delay: %v", err)
+		}
+		if status == http.StatusServiceUnavailable {
+			break
+		}
+		if status != http.StatusOK {
+			t.Fatalf("readiness: %d %s", status, body)
+		}
+		time.Sleep(time.Millisecond) // polling for the shutdown goroutine to run
+	}
+	resp, err := client.Get("http://" + addr + "/")
+	if err != nil {
+		t.Fatalf("request during the drain delay: %v", err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || string(b) != "served" || !resp.Close {
+		t.Fatalf("request during the drain delay: %d %q, Connection: close %v", resp.StatusCode, b, resp.Close)
+	}
+	if err := <-shutErr; err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	if elapsed := time.Since(begun); elapsed < delay {
+		t.Fatalf("shutdown took %v, less than DrainDelay %v", elapsed, delay)
+	}
+	if c, err := net.Dial("tcp", addr); err == nil {
+		c.Close()
+		t.Fatal("listener still open after shutdown")
 	}
 }
