@@ -236,8 +236,10 @@ func lbNewSet(b Balancer, targets []*lbTarget, weights []int) *lbSet {
 	return s
 }
 
-// lbReduce divides weights by their greatest common divisor and scales them
-// down so that they sum to at most limit, keeping each at least 1.
+// lbReduce divides weights, each between 1 and MaxWeight, by their greatest
+// common divisor and scales them down so that they sum to at most limit,
+// keeping each at least 1. Sums and products are taken in uint64, where
+// len(weights)·MaxWeight·limit cannot overflow.
 func lbReduce(weights []int, limit int) []int {
 	g := 0
 	for _, w := range weights {
@@ -248,14 +250,14 @@ func lbReduce(weights []int, limit int) []int {
 		g = a
 	}
 	w := make([]int, len(weights))
-	sum := 0
+	var sum uint64
 	for i, x := range weights {
 		w[i] = x / g
-		sum += w[i]
+		sum += uint64(w[i])
 	}
-	if sum > limit {
+	if sum > uint64(limit) {
 		for i := range w {
-			w[i] = max(1, w[i]*limit/sum)
+			w[i] = max(1, int(uint64(w[i])*uint64(limit)/sum))
 		}
 	}
 	return w

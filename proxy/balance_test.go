@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -416,6 +417,12 @@ func TestBalancerConfigErrors(t *testing.T) {
 		{"hash without key", HTTPConfig{Targets: []string{"http://a"}, Balance: HashBy(HashKey{})}, "HashBy needs a key"},
 		{"hash on a bad header", HTTPConfig{Targets: []string{"http://a"}, Balance: HashBy(HashHeader("a b"))}, "not a valid header"},
 		{"negative weight", HTTPConfig{Discovery: StaticTargets(Target{URL: "http://a", Weight: -1})}, "weight -1"},
+		{"weights that would overflow", HTTPConfig{Balance: Weighted(), Discovery: StaticTargets(
+			Target{URL: "http://a", Weight: 1 << 62}, Target{URL: "http://b", Weight: 1 << 62}, Target{URL: "http://c", Weight: 3})},
+			`StaticTargets[0] "http://a": weight 4611686018427387904 is not between 0 and 1048576 (MaxWeight)`},
+		{"weight over MaxWeight", HTTPConfig{Discovery: StaticTargets(Target{URL: "http://a", Weight: 1 << 48}, Target{URL: "http://b", Weight: 1})}, "MaxWeight"},
+		{"duplicates over MaxWeight", HTTPConfig{Discovery: StaticTargets(Target{URL: "http://a", Weight: MaxWeight}, Target{URL: "http://a/", Weight: 1})},
+			`StaticTargets[1] "http://a/": the weights of this URL add up to 1048577`},
 		{"bad static URL", HTTPConfig{Discovery: StaticTargets(Target{URL: "ftp://a"})}, `StaticTargets[0] "ftp://a": scheme`},
 		{"no static targets", HTTPConfig{Discovery: StaticTargets()}, "at least one target"},
 		{"both", HTTPConfig{Targets: []string{"http://a"}, Discovery: StaticTargets(Target{URL: "http://b"})}, "not both"},
@@ -431,6 +438,55 @@ func TestBalancerConfigErrors(t *testing.T) {
 				t.Errorf("error %q, want it to contain %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestWeightsAtMaxWeight: the largest weights scale down without overflow,
+// keeping every target at least 1 and the proportions as far as the limit
+// allows.
+func TestWeightsAtMaxWeight(t *testing.T) {
+	many := make([]int, 1000)
+	for i := range many {
+		many[i] = MaxWeight - i
+	}
+	for _, tc := range []struct {
+		name    string
+		weights []int
+		limit   int
+		want    []int // nil: only the invariants are checked
+	}{
+		{"max and 1", []int{MaxWeight, 1}, lbMaxSchedule, []int{lbMaxSchedule - 1, 1}},
+		{"max and max", []int{MaxWeight, MaxWeight}, lbMaxSchedule, []int{1, 1}},
+		{"common divisor", []int{MaxWeight, MaxWeight / 2}, lbMaxSchedule, []int{2, 1}},
+		{"ring", []int{MaxWeight, MaxWeight / 4 * 3}, lbMaxPoints / lbPointsPer, []int{4, 3}},
+		{"many near max", many, lbMaxSchedule, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := lbReduce(tc.weights, tc.limit)
+			if tc.want != nil && !slices.Equal(got, tc.want) {
+				t.Errorf("lbReduce = %v, want %v", got, tc.want)
+			}
+			sum := 0
+			for i, w := range got {
+				if w < 1 || w > tc.weights[i] {
+					t.Fatalf("weight %d became %d", tc.weights[i], w)
+				}
+				sum += w
+			}
+			if sum > tc.limit+len(got) {
+				t.Errorf("weights sum to %d, over %d", sum, tc.limit+len(got))
+			}
+		})
+	}
+	// Sets at the bound build, for every balancer.
+	for _, b := range []Balancer{Weighted(), HashBy(HashHeader("X-User")), LeastInFlight()} {
+		s := lbTestSet(b, MaxWeight, 1, MaxWeight)
+		if len(s.sched) > lbMaxSchedule || len(s.ring) > lbMaxPoints {
+			t.Errorf("%v: %d steps, %d points", b, len(s.sched), len(s.ring))
+		}
+		if s.pick(lbHeaderRequest("X-User", "u"), &lbFilter{}) == nil {
+			t.Errorf("%v: no target", b)
+		}
 	}
 }
 

@@ -165,3 +165,83 @@ func TestBreakerConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// cbPanicTransport panics on its first round trip, as a buggy Transport
+// might, and sends the others on.
+type cbPanicTransport struct {
+	calls atomic.Int64
+	next  *http.Transport
+}
+
+func (p *cbPanicTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if p.calls.Add(1) == 1 {
+		panic("transport bug")
+	}
+	return p.next.RoundTrip(r)
+}
+
+// TestPanicInAttemptIsSettled: a panic in an attempt goes on up to the
+// gateway (which answers 500), but first releases the target's in-flight
+// count and reports a failure to its breaker: a leaked count would keep
+// LeastInFlight away from the target for ever, and a half-open breaker that
+// never hears of its probe would refuse every request for ever.
+func TestPanicInAttemptIsSettled(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		breaker bool
+		trip    bool // open the breaker first, and panic in its probe
+		total   time.Duration
+	}{
+		{name: "no breaker"},
+		{name: "closed breaker", breaker: true},
+		{name: "half-open breaker", breaker: true, trip: true},
+		{name: "half-open breaker, total timeout", breaker: true, trip: true, total: time.Hour},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := lbBackend(t, "ok", nil)
+			rt := &cbPanicTransport{next: &http.Transport{}}
+			t.Cleanup(rt.next.CloseIdleConnections)
+			cfg := HTTPConfig{Targets: []string{b.URL}, Transport: rt, Balance: LeastInFlight(), TotalTimeout: tc.total}
+			if tc.breaker {
+				cfg.Breaker = &BreakerPolicy{MinRequests: 1, FailureRatio: 1, OpenFor: 20 * time.Millisecond}
+			}
+			u := lbUpstream(t, cfg)
+			tg := u.set.Load().targets[0]
+			if tc.trip {
+				done, _ := cbAllow(tg)
+				done(cbFailed)
+				lbEventually(t, "half-open", func() bool { return tg.breaker.State() == gobreaker.StateHalfOpen })
+			}
+
+			var recovered any
+			func() {
+				defer func() { recovered = recover() }()
+				lbGet(t, u)
+			}()
+			if recovered != "transport bug" {
+				t.Fatalf("Serve's panic: %v, want the transport's", recovered)
+			}
+			if n := tg.inflight.Load(); n != 0 {
+				t.Errorf("in flight after the panic: %d, want 0", n)
+			}
+			if tc.breaker {
+				// The failure counts: with MinRequests 1 it opens a closed
+				// breaker, and a half-open one opens again. (cbOpenUntil,
+				// not State, which may have moved on to half-open under
+				// load.)
+				if tg.cbOpenUntil.Load() == 0 {
+					t.Errorf("breaker after the panic: %v, want it to have opened", tg.breaker.State())
+				}
+				lbEventually(t, "a request succeeds", func() bool { return lbGet(t, u).body == "ok" })
+				if st := tg.breaker.State(); st != gobreaker.StateClosed {
+					t.Errorf("breaker after a good request: %v, want closed", st)
+				}
+			} else if r := lbGet(t, u); r.body != "ok" {
+				t.Errorf("next request: %d %q", r.status, r.body)
+			}
+			if n := tg.inflight.Load(); n != 0 {
+				t.Errorf("in flight at the end: %d, want 0", n)
+			}
+		})
+	}
+}

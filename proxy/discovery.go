@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,6 +22,12 @@ const (
 	DefaultResolveTimeout = 5 * time.Second
 )
 
+// MaxWeight is the largest Target.Weight: about a million to one between
+// two targets is finer than any traffic split needs, and the bound keeps
+// the balancers' arithmetic (sums of weights, in-flight counts times
+// weights) far from overflowing.
+const MaxWeight = 1 << 20
+
 // discMinRefresh keeps a Resolver that returns a tiny TTL from spinning.
 const discMinRefresh = 10 * time.Millisecond
 
@@ -29,7 +36,8 @@ type Target struct {
 	// URL is the target's base URL, as in HTTPConfig.Targets.
 	URL string
 	// Weight is the target's share of the traffic under Weighted,
-	// LeastInFlight and HashBy; 0 means 1.
+	// LeastInFlight and HashBy; 0 means 1, and at most MaxWeight. A URL
+	// listed twice has the sum of its weights, within the same bound.
 	Weight int
 }
 
@@ -39,9 +47,11 @@ type Target struct {
 // in without a restart. A target that stays in the set keeps its health,
 // breaker and in-flight count.
 //
-// An error, an empty list or a list with an invalid URL keeps the previous
-// set, and the upstream asks again after min(TTL, 5s). Resolve must return
-// when ctx is done, which happens when the upstream is closed.
+// An error, an empty list or a list with an invalid URL or weight keeps the
+// previous set; the upstream logs why (HTTPConfig.Logger) and asks again
+// after min(TTL, 5s). So does a panic in Resolve, which never takes the
+// process down. Resolve must return when ctx is done, which happens when
+// the upstream is closed.
 type Resolver interface {
 	Resolve(ctx context.Context) (targets []Target, ttl time.Duration, err error)
 }
@@ -171,8 +181,8 @@ func (u *HTTPUpstream) discBuild(list []Target) (*lbSet, error) {
 	weights := make([]int, 0, len(list))
 	seen := make(map[string]int, len(list))
 	for i, e := range list {
-		if e.Weight < 0 {
-			return nil, fmt.Errorf("[%d] %q: weight %d is negative", i, redact(e.URL), e.Weight)
+		if e.Weight < 0 || e.Weight > MaxWeight {
+			return nil, fmt.Errorf("[%d] %q: weight %d is not between 0 and %d (MaxWeight)", i, redact(e.URL), e.Weight, MaxWeight)
 		}
 		p, err := parseTarget(e.URL)
 		if err != nil {
@@ -181,7 +191,9 @@ func (u *HTTPUpstream) discBuild(list []Target) (*lbSet, error) {
 		w := max(e.Weight, 1)
 		key := p.scheme + "://" + p.host + p.pathEsc
 		if j, ok := seen[key]; ok {
-			weights[j] += w
+			if weights[j] += w; weights[j] > MaxWeight {
+				return nil, fmt.Errorf("[%d] %q: the weights of this URL add up to %d, over %d (MaxWeight)", i, redact(e.URL), weights[j], MaxWeight)
+			}
 			continue
 		}
 		seen[key] = len(targets)
@@ -209,14 +221,31 @@ func (u *HTTPUpstream) discRun(ctx context.Context, r Resolver, ttl time.Duratio
 			return
 		case <-timer.C:
 		}
-		var err error
-		ttl, err = u.discResolve(ctx, r)
+		next, err := u.discResolve(ctx, r)
+		if next > 0 || err == nil {
+			ttl = next // a failure without a TTL (a panic) keeps the last one
+		}
 		timer.Reset(discWait(ttl, err != nil))
 	}
 }
 
-// discResolve calls r once and swaps in the targets it returns.
-func (u *HTTPUpstream) discResolve(ctx context.Context, r Resolver) (time.Duration, error) {
+// discResolve calls r once and swaps in the targets it returns. A failure,
+// a panic included, keeps the current set and is logged: the discovery
+// goroutine has nobody to return it to, and a panic there would end the
+// process.
+func (u *HTTPUpstream) discResolve(ctx context.Context, r Resolver) (ttl time.Duration, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			buf := make([]byte, 16<<10)
+			buf = buf[:runtime.Stack(buf, false)]
+			ttl, err = 0, fmt.Errorf("panic: %v", p)
+			u.logger.Error("proxy: discovery panicked; keeping the current targets", "panic", p, "stack", string(buf))
+			return
+		}
+		if err != nil && ctx.Err() == nil {
+			u.logger.Warn("proxy: discovery failed; keeping the current targets", "err", err)
+		}
+	}()
 	rctx, cancel := context.WithTimeout(ctx, DefaultResolveTimeout)
 	defer cancel()
 	list, ttl, err := r.Resolve(rctx)
@@ -225,7 +254,7 @@ func (u *HTTPUpstream) discResolve(ctx context.Context, r Resolver) (time.Durati
 	}
 	set, err := u.discBuild(list)
 	if err != nil {
-		return ttl, err
+		return ttl, fmt.Errorf("targets rejected: %w", err)
 	}
 	u.set.Store(set)
 	return ttl, nil

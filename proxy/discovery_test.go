@@ -3,10 +3,12 @@ package proxy
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,6 +18,7 @@ import (
 type discSource struct {
 	targets atomic.Pointer[[]Target]
 	err     atomic.Pointer[error]
+	panics  atomic.Bool
 	calls   atomic.Int64
 }
 
@@ -27,10 +30,15 @@ func (d *discSource) set(urls ...string) {
 	d.targets.Store(&ts)
 }
 
+func (d *discSource) setTargets(ts ...Target) { d.targets.Store(&ts) }
+
 func (d *discSource) fail(err error) { d.err.Store(&err) }
 
 func (d *discSource) resolve(ctx context.Context) ([]Target, time.Duration, error) {
 	d.calls.Add(1)
+	if d.panics.Load() {
+		panic("resolver bug")
+	}
 	if e := d.err.Load(); e != nil && *e != nil {
 		return nil, 10 * time.Millisecond, *e
 	}
@@ -63,21 +71,56 @@ func TestDiscoverySwap(t *testing.T) {
 	}
 }
 
+// discLog is a Logger whose output a test reads.
+type discLog struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (l *discLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *discLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+func (l *discLog) logger() *slog.Logger { return slog.New(slog.NewTextHandler(l, nil)) }
+
+// TestDiscoveryKeepsLastGoodSet: a resolution that fails, or whose targets
+// are refused, or that panics, keeps the set and is logged; the upstream
+// goes on serving, and asking.
 func TestDiscoveryKeepsLastGoodSet(t *testing.T) {
 	a := lbBackend(t, "a", nil)
 	tests := []struct {
-		name  string
-		spoil func(*discSource)
+		name   string
+		spoil  func(*discSource)
+		logged string
 	}{
-		{"error", func(d *discSource) { d.fail(errors.New("registry down")) }},
-		{"empty list", func(d *discSource) { d.set() }},
-		{"invalid URL", func(d *discSource) { d.set("ftp://x") }},
+		{"error", func(d *discSource) { d.fail(errors.New("registry down")) }, "registry down"},
+		{"empty list", func(d *discSource) { d.set() }, "no targets"},
+		{"invalid URL", func(d *discSource) { d.set("ftp://x") }, "scheme must be http"},
+		{"weights that would overflow", func(d *discSource) {
+			d.setTargets(Target{URL: a.URL, Weight: 1 << 62}, Target{URL: "http://b", Weight: 1 << 62}, Target{URL: "http://c", Weight: 3})
+		}, "MaxWeight"},
+		{"weight over MaxWeight", func(d *discSource) {
+			d.setTargets(Target{URL: a.URL, Weight: 1 << 48}, Target{URL: "http://b", Weight: 1})
+		}, "MaxWeight"},
+		{"duplicates over MaxWeight", func(d *discSource) {
+			d.setTargets(Target{URL: a.URL, Weight: MaxWeight}, Target{URL: a.URL, Weight: 1})
+		}, "add up to"},
+		{"panic", func(d *discSource) { d.panics.Store(true) }, "resolver bug"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var src discSource
 			src.set(a.URL)
-			u := lbUpstream(t, HTTPConfig{Discovery: ResolverFunc(src.resolve)})
+			var log discLog
+			u := lbUpstream(t, HTTPConfig{Discovery: ResolverFunc(src.resolve), Balance: Weighted(), Logger: log.logger()})
 			before := u.set.Load()
 			tc.spoil(&src)
 			calls := src.calls.Load()
@@ -88,24 +131,45 @@ func TestDiscoveryKeepsLastGoodSet(t *testing.T) {
 			if r := lbGet(t, u); r.body != "a" {
 				t.Errorf("reply %d %q, want a", r.status, r.body)
 			}
+			if got := log.String(); !strings.Contains(got, "keeping the current targets") || !strings.Contains(got, tc.logged) {
+				t.Errorf("log %q, want the rejection, with %q", got, tc.logged)
+			}
 		})
 	}
 }
 
 // TestDiscoveryStartsEmpty: an upstream whose first resolution fails
-// answers 503 until one succeeds.
+// answers 503 until one succeeds. (After a panic, which tells no TTL, the
+// next try is 5s away: the test does not wait for it.)
 func TestDiscoveryStartsEmpty(t *testing.T) {
 	a := lbBackend(t, "a", nil)
-	var src discSource
-	src.set(a.URL)
-	src.fail(errors.New("not yet"))
-	u := lbUpstream(t, HTTPConfig{Discovery: ResolverFunc(src.resolve)})
-	r := lbGet(t, u)
-	if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" {
-		t.Errorf("reply %d %v, want 503 with Retry-After", r.status, r.header)
+	for _, tc := range []struct {
+		name        string
+		spoil, mend func(*discSource)
+	}{
+		{"error", func(d *discSource) { d.fail(errors.New("not yet")) }, func(d *discSource) { d.fail(nil) }},
+		{"panic", func(d *discSource) { d.panics.Store(true) }, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var src discSource
+			src.set(a.URL)
+			tc.spoil(&src)
+			var log discLog
+			u := lbUpstream(t, HTTPConfig{Discovery: ResolverFunc(src.resolve), Logger: log.logger()})
+			r := lbGet(t, u)
+			if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" {
+				t.Errorf("reply %d %v, want 503 with Retry-After", r.status, r.header)
+			}
+			if tc.mend == nil {
+				if got := log.String(); !strings.Contains(got, "keeping the current targets") {
+					t.Errorf("log %q, want the failure", got)
+				}
+				return
+			}
+			tc.mend(&src)
+			lbEventually(t, "targets arrive", func() bool { return lbGet(t, u).body == "a" })
+		})
 	}
-	src.fail(nil)
-	lbEventually(t, "targets arrive", func() bool { return lbGet(t, u).body == "a" })
 }
 
 // TestDiscoveryCloseStopsResolver: Close cancels a Resolve in progress and

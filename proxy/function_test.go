@@ -199,16 +199,21 @@ func TestFunctionTimeout(t *testing.T) {
 	})
 	t.Run("function that honours its context", func(t *testing.T) {
 		var hadDeadline atomic.Bool
+		ended := make(chan error, 1)
 		u := fnUpstream(t, func(ctx context.Context, req *gateway.Request) (*gateway.Response, error) {
 			_, ok := ctx.Deadline()
 			hadDeadline.Store(ok)
 			<-ctx.Done()
+			ended <- ctx.Err()
 			return nil, ctx.Err()
 		}, proxy.FunctionConfig{Timeout: 20 * time.Millisecond})
 		resp, body := fnServe(t, u, "/")
 		checkProblem(t, resp, body, http.StatusGatewayTimeout)
 		if !hadDeadline.Load() {
 			t.Error("the function's context had no deadline")
+		}
+		if err := <-ended; !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("the function's context ended with %v, want context.DeadlineExceeded", err)
 		}
 	})
 	t.Run("no limit", func(t *testing.T) {
@@ -268,6 +273,130 @@ func TestFunctionClientGone(t *testing.T) {
 	}
 }
 
+// TestFunctionStreamedReply: a function may return a reply whose body
+// streams from work bound to its context, such as an HTTPUpstream's: the
+// context lasts until the body is closed, and Timeout, which bounds the
+// call until it returns, does not cut the body.
+func TestFunctionStreamedReply(t *testing.T) {
+	const head, tail = "first part;", "second part, sent once released"
+	for _, tc := range []struct {
+		name    string
+		timeout time.Duration
+		// pastDeadline holds the rest of the body back until the
+		// function's deadline has passed.
+		pastDeadline bool
+	}{
+		{"default timeout", 0, false},
+		{"body outlasts the timeout", 50 * time.Millisecond, true},
+		{"no limit", -1, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			release := make(chan struct{})
+			backendDone := make(chan error, 1)
+			backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "text/plain")
+				io.WriteString(w, head)
+				w.(http.Flusher).Flush()
+				select {
+				case <-release:
+				case <-r.Context().Done():
+				}
+				io.WriteString(w, tail)
+				backendDone <- r.Context().Err()
+			}))
+			t.Cleanup(backend.Close)
+			up, err := proxy.HTTP(proxy.HTTPConfig{Targets: []string{backend.URL}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { up.Close() })
+
+			var fnCtx context.Context
+			u := fnUpstream(t, func(ctx context.Context, req *gateway.Request) (*gateway.Response, error) {
+				fnCtx = ctx
+				return up.Serve(ctx, req)
+			}, proxy.FunctionConfig{Timeout: tc.timeout})
+			req := gateway.NewRequest(httptest.NewRequest("GET", "/", nil))
+			resp, err := u.Serve(context.Background(), req)
+			if err != nil {
+				close(release)
+				t.Fatal(err)
+			}
+			defer resp.Close()
+			buf := make([]byte, len(head))
+			if _, err := io.ReadFull(resp.Body, buf); err != nil || string(buf) != head {
+				close(release)
+				t.Fatalf("first part: %q, %v", buf, err)
+			}
+			if tc.pastDeadline {
+				d, ok := fnCtx.Deadline()
+				if !ok {
+					t.Error("the function's context had no deadline")
+				}
+				<-time.After(time.Until(d) + 20*time.Millisecond)
+			}
+			if err := fnCtx.Err(); err != nil {
+				t.Errorf("the function's context ended before its reply was closed: %v", err)
+			}
+			close(release)
+			rest, err := io.ReadAll(resp.Body)
+			if err != nil || string(rest) != tail {
+				t.Errorf("rest of the body: %q, %v; want %q", rest, err, tail)
+			}
+			if err := <-backendDone; err != nil {
+				t.Errorf("the backend's request was cancelled: %v", err)
+			}
+			resp.Close()
+			if tc.timeout >= 0 && fnCtx.Err() == nil {
+				t.Error("the function's context outlived its reply")
+			}
+		})
+	}
+}
+
+// TestFunctionContextEnds: the function's context ends when its reply is
+// done with: at once when the reply has no body or a body in memory, or the
+// call failed; else when the body is closed.
+func TestFunctionContextEnds(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		reply    func() (*gateway.Response, error)
+		atReturn bool // the context ends when Serve returns
+	}{
+		{"no reply", func() (*gateway.Response, error) { return nil, nil }, true},
+		{"reply without a body", func() (*gateway.Response, error) { return &gateway.Response{Status: http.StatusNoContent}, nil }, true},
+		{"body in memory", func() (*gateway.Response, error) { return gateway.NewResponse(http.StatusOK, nil, []byte("hi")), nil }, true},
+		{"error", func() (*gateway.Response, error) { return nil, errors.New("no") }, true},
+		{"streamed body", func() (*gateway.Response, error) {
+			return &gateway.Response{Status: http.StatusOK, Body: io.NopCloser(strings.NewReader("hi")), ContentLength: -1}, nil
+		}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var fnCtx context.Context
+			u := fnUpstream(t, func(ctx context.Context, req *gateway.Request) (*gateway.Response, error) {
+				fnCtx = ctx
+				return tc.reply()
+			}, proxy.FunctionConfig{})
+			resp, err := u.Serve(context.Background(), gateway.NewRequest(httptest.NewRequest("GET", "/", nil)))
+			if ended := fnCtx.Err() != nil; ended != tc.atReturn {
+				t.Errorf("context ended when Serve returned: %v, want %v", ended, tc.atReturn)
+			}
+			if err != nil {
+				return
+			}
+			if resp != nil && resp.Body != nil {
+				if b, err := io.ReadAll(resp.Body); err != nil || string(b) != "hi" {
+					t.Errorf("body %q, %v", b, err)
+				}
+			}
+			resp.Close()
+			if fnCtx.Err() == nil {
+				t.Error("the context outlived the reply")
+			}
+		})
+	}
+}
+
 func TestFunctionConfigErrors(t *testing.T) {
 	if _, err := proxy.Function(nil, proxy.FunctionConfig{Name: "f"}); err == nil {
 		t.Error("Function(nil) succeeded")
@@ -285,8 +414,9 @@ func TestFunctionCallAllocs(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	// The context and its timer (3), the call's state and its channel, the
-	// closures of the call and of its goroutine.
+	// The context and its cancel function, the timer and its callback, the
+	// call's state and its channel, the closures of the call and of its
+	// goroutine, and one inside the runtime.
 	if allocs > 9 {
 		t.Errorf("a call allocates %.0f times, want at most 9", allocs)
 	}

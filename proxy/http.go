@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"net"
 	"net/http"
@@ -122,6 +123,12 @@ type HTTPConfig struct {
 	// 504. Like Timeout, which bounds each attempt, it does not bound the
 	// reply body. 0 means no limit beyond Timeout per attempt.
 	TotalTimeout time.Duration
+
+	// Logger receives what goes wrong in the background, where there is
+	// no request to fail: a Discovery result that is refused or fails (the
+	// previous targets stay) and a panic in a Resolver. Nil means
+	// slog.Default().
+	Logger *slog.Logger
 }
 
 // An HTTPUpstream forwards requests to an HTTP backend and streams its
@@ -164,6 +171,7 @@ type HTTPUpstream struct {
 	breaker *BreakerPolicy // normalised; nil: no breakers
 	retry   *retryPolicy   // nil: no retries
 	epoch   time.Time      // the zero of the upstream's clock, see now
+	logger  *slog.Logger   // never nil
 
 	stop context.CancelFunc // stops the background goroutines; nil: none
 	wg   sync.WaitGroup
@@ -197,6 +205,10 @@ func HTTP(cfg HTTPConfig) (*HTTPUpstream, error) {
 		websocket:    cfg.WebSocket,
 		timeout:      cfg.Timeout,
 		epoch:        time.Now(),
+		logger:       cfg.Logger,
+	}
+	if u.logger == nil {
+		u.logger = slog.Default()
 	}
 	if cfg.TotalTimeout < 0 {
 		return nil, errors.New("proxy: HTTPConfig.TotalTimeout must not be negative")
@@ -571,6 +583,25 @@ func (u *HTTPUpstream) Serve(ctx context.Context, req *gateway.Request) (*gatewa
 
 	var x *exchange
 	var err error
+	// A panic in an attempt, in the Transport say, goes on up to the
+	// gateway, which answers 500. attempt releases its exchange first; this
+	// reports the failure to the target's breaker, which, were it half-open,
+	// would otherwise wait for this probe's outcome, refusing every other
+	// request, for ever.
+	var attempting bool
+	var report func(error) // the breaker's, for the attempt under way
+	defer func() {
+		if !attempting {
+			return
+		}
+		if report != nil {
+			report(cbFailed)
+		}
+		if timer != nil {
+			timer.Stop()
+			rcancel(nil)
+		}
+	}()
 	for n := 1; ; n++ {
 		t, done, ok := u.choose(req, set, &f)
 		for t != nil && !ok {
@@ -588,7 +619,9 @@ func (u *HTTPUpstream) Serve(ctx context.Context, req *gateway.Request) (*gatewa
 		}
 		var status int
 		var connect bool
+		attempting, report = true, done
 		x, status, connect, err = u.attempt(rctx, req, t, upgrade, n)
+		attempting, report = false, nil
 		f.tried = append(f.tried, t)
 		failed := status >= 502 && status <= 504
 		if status != 0 {
@@ -615,9 +648,11 @@ func (u *HTTPUpstream) Serve(ctx context.Context, req *gateway.Request) (*gatewa
 
 	if timer != nil {
 		if !timer.Stop() && ctx.Err() == nil {
-			// TotalTimeout passed: whatever came back came too late.
+			// TotalTimeout passed: whatever came back came too late. Its
+			// body is closed, which releases the exchange: for a 101 it is
+			// the upgraded connection, which nothing else would close.
 			if err == nil {
-				x.release()
+				x.resp.Body.Close()
 			}
 			err = &gateway.Error{Status: http.StatusGatewayTimeout, Detail: "the upstream did not reply in time", Err: retryTotalTimeout}
 		}
@@ -660,6 +695,15 @@ func (u *HTTPUpstream) attempt(ctx context.Context, req *gateway.Request, t *lbT
 	t.inflight.Add(1)
 	octx, cancel := context.WithCancelCause(ctx)
 	x.cancel = cancel
+	defer func() {
+		if p := recover(); p != nil {
+			// Whatever panicked (the Transport, a stage's GetBody), the
+			// target must not stay counted as busy, shunned by
+			// LeastInFlight for ever. Serve settles its breaker.
+			x.release()
+			panic(p)
+		}
+	}()
 	x.trace.Got1xxResponse = x.got1xx
 	if x.timeout > 0 {
 		x.trace.WroteRequest = x.wroteRequest

@@ -1407,3 +1407,70 @@ func TestBodyOverLimitMidUpload(t *testing.T) {
 	resp.Body.Close()
 	checkProblem(t, resp, body, http.StatusRequestEntityTooLarge)
 }
+
+// lateTransport replies only once the request's context has ended,
+// ignoring it, as a reply that arrives just as TotalTimeout passes does.
+type lateTransport struct {
+	status int
+	closed chan struct{} // closed by the reply's body
+}
+
+func (lt *lateTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	<-r.Context().Done()
+	h := http.Header{}
+	if lt.status == http.StatusSwitchingProtocols {
+		h.Set("Connection", "Upgrade")
+		h.Set("Upgrade", "websocket")
+	}
+	return &http.Response{StatusCode: lt.status, Header: h, Body: &lateConn{closed: lt.closed}, ContentLength: -1, Request: r}, nil
+}
+
+// lateConn stands for a reply's body, or for the backend connection of a
+// switched protocol.
+type lateConn struct {
+	closed chan struct{}
+	once   sync.Once
+}
+
+func (c *lateConn) Read([]byte) (int, error)    { return 0, io.EOF }
+func (c *lateConn) Write(p []byte) (int, error) { return len(p), nil }
+func (c *lateConn) Close() error {
+	c.once.Do(func() { close(c.closed) })
+	return nil
+}
+
+// TestTotalTimeoutClosesLateReply: a reply that comes back as TotalTimeout
+// passes is answered with 504 and closed, an upgraded connection included,
+// which nothing else would ever close.
+func TestTotalTimeoutClosesLateReply(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		status int
+	}{
+		{"reply", http.StatusOK},
+		{"upgrade", http.StatusSwitchingProtocols},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lt := &lateTransport{status: tc.status, closed: make(chan struct{})}
+			u := newProxy(t, proxy.HTTPConfig{
+				Targets: []string{"http://backend.invalid"}, Transport: lt,
+				WebSocket: true, TotalTimeout: 10 * time.Millisecond,
+			})
+			r := httptest.NewRequest("GET", "/", nil)
+			if tc.status == http.StatusSwitchingProtocols {
+				r.Header.Set("Connection", "Upgrade")
+				r.Header.Set("Upgrade", "websocket")
+			}
+			resp, err := u.Serve(context.Background(), gateway.NewRequest(r))
+			if p, _ := gateway.ProblemFor(err); err == nil || p.Status != http.StatusGatewayTimeout {
+				resp.Close()
+				t.Fatalf("Serve = %v, %v; want 504", resp, err)
+			}
+			select {
+			case <-lt.closed:
+			default:
+				t.Error("the late reply's body was not closed")
+			}
+		})
+	}
+}

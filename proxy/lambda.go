@@ -53,7 +53,8 @@ type LambdaConfig struct {
 
 	// MaxBodyBytes lowers the route's request body limit for this
 	// upstream (a Lambda function accepts 6 MB at most); a larger body is
-	// refused with 413. 0 means the route's limit, which this value never
+	// refused with 413, even when a stage has read it already, under the
+	// route's limit. 0 means the route's limit, which this value never
 	// raises.
 	MaxBodyBytes int64
 
@@ -266,6 +267,10 @@ func (u *LambdaUpstream) Serve(ctx context.Context, req *gateway.Request) (*gate
 	body, err := req.Body()
 	if err != nil {
 		return nil, err
+	}
+	if u.maxBody > 0 && int64(len(body)) > u.maxBody {
+		// A stage read the body before LimitBody could cut it off.
+		return nil, gateway.Errorf(http.StatusRequestEntityTooLarge, "the request body is larger than the %d bytes this route accepts", u.maxBody)
 	}
 	now := time.Now()
 	if u.version == LambdaV1 {

@@ -576,22 +576,47 @@ func TestLambdaContext(t *testing.T) {
 	}
 }
 
+// TestLambdaBodyLimit: MaxBodyBytes holds whether the body streams in or a
+// stage (a validator, say) has read it already under the route's limit.
 func TestLambdaBodyLimit(t *testing.T) {
 	c := new(lambdaCapture)
 	u := lambdaUpstream(t, c.handler(false, proxy.LambdaV2), proxy.LambdaConfig{MaxBodyBytes: 8})
-	gw := newGateway(t, gateway.Options{}, gateway.Route{PathPrefix: "/", Handler: u})
+	readFirst := gateway.HandlerFunc(func(ctx context.Context, req *gateway.Request) (*gateway.Response, error) {
+		if _, err := req.Body(); err != nil {
+			return nil, err
+		}
+		return u.Serve(ctx, req)
+	})
+	gw := newGateway(t, gateway.Options{},
+		gateway.Route{PathPrefix: "/streamed", Handler: u},
+		gateway.Route{PathPrefix: "/read", Handler: readFirst})
 	for _, tc := range []struct {
+		name   string
+		path   string
 		body   string
 		status int
 	}{
-		{"12345678", http.StatusNoContent},
-		{"123456789", http.StatusRequestEntityTooLarge},
+		{"streamed, at the limit", "/streamed", "12345678", http.StatusNoContent},
+		{"streamed, over the limit", "/streamed", "123456789", http.StatusRequestEntityTooLarge},
+		{"read by a stage, at the limit", "/read", "12345678", http.StatusNoContent},
+		{"read by a stage, over the limit", "/read", strings.Repeat("x", 5000), http.StatusRequestEntityTooLarge},
 	} {
-		req, _ := http.NewRequest("POST", gw.URL+"/", strings.NewReader(tc.body))
-		resp, body := do(t, gw.Client(), req)
-		if resp.StatusCode != tc.status {
-			t.Errorf("%d-byte body: status = %d, want %d; %s", len(tc.body), resp.StatusCode, tc.status, body)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			c.mu.Lock()
+			c.events = nil
+			c.mu.Unlock()
+			req, _ := http.NewRequest("POST", gw.URL+tc.path, strings.NewReader(tc.body))
+			resp, body := do(t, gw.Client(), req)
+			if resp.StatusCode != tc.status {
+				t.Errorf("%d-byte body: status = %d, want %d; %s", len(tc.body), resp.StatusCode, tc.status, body)
+			}
+			c.mu.Lock()
+			called := len(c.events) > 0
+			c.mu.Unlock()
+			if want := tc.status != http.StatusRequestEntityTooLarge; called != want {
+				t.Errorf("the function was called: %v, want %v", called, want)
+			}
+		})
 	}
 }
 
