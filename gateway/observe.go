@@ -114,6 +114,14 @@ type observations struct {
 	notes []Note
 }
 
+// root is the request a chain of sub-requests serves.
+func (req *Request) root() *Request {
+	for req.parent != nil {
+		req = req.parent
+	}
+	return req
+}
+
 // Observed reports whether observers watch req (Options.Observers), so
 // that a stage records notes and calls only when someone reads them.
 func (req *Request) Observed() bool {
@@ -123,7 +131,7 @@ func (req *Request) Observed() bool {
 // AddUpstreamCall records a call an upstream made for req. It is safe for
 // concurrent use.
 func (req *Request) AddUpstreamCall(c UpstreamCall) {
-	o := &req.obs
+	o := &req.root().obs
 	o.mu.Lock()
 	o.calls = append(o.calls, c)
 	o.mu.Unlock()
@@ -132,7 +140,7 @@ func (req *Request) AddUpstreamCall(c UpstreamCall) {
 // UpstreamCalls returns the calls recorded so far, oldest first. The caller
 // must not modify the slice.
 func (req *Request) UpstreamCalls() []UpstreamCall {
-	o := &req.obs
+	o := &req.root().obs
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return o.calls[:len(o.calls):len(o.calls)]
@@ -142,7 +150,7 @@ func (req *Request) UpstreamCalls() []UpstreamCall {
 // req.Note("ratelimit", "per-client refused"). It is safe for concurrent
 // use.
 func (req *Request) Note(key, value string) {
-	o := &req.obs
+	o := &req.root().obs
 	o.mu.Lock()
 	o.notes = append(o.notes, Note{key, value})
 	o.mu.Unlock()
@@ -151,7 +159,7 @@ func (req *Request) Note(key, value string) {
 // Notes returns the notes recorded so far, oldest first. The caller must
 // not modify the slice.
 func (req *Request) Notes() []Note {
-	o := &req.obs
+	o := &req.root().obs
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return o.notes[:len(o.notes):len(o.notes)]

@@ -60,6 +60,7 @@ type Request struct {
 	values map[any]any
 	id     string
 	obs    observations
+	parent *Request // the request a sub-request serves (NewSubRequest)
 
 	httpReq http.Request
 	url     url.URL
@@ -82,10 +83,14 @@ func NewRequest(r *http.Request) *Request {
 // it did, the forwarding fields that proxy sent (X-Forwarded-For,
 // X-Forwarded-Host, X-Forwarded-Proto, Forwarded) unless r sets its own.
 // r's RemoteAddr becomes the parent's. The route and path parameters are
-// not kept: r is not routed.
+// not kept: r is not routed. Upstream calls and notes recorded on the
+// sub-request are the parent's (its observers see them), and it has the
+// parent's ID.
 func NewSubRequest(parent *Request, r *http.Request) *Request {
 	r.RemoteAddr = parent.HTTP.RemoteAddr
 	req := NewRequest(r)
+	req.parent = parent
+	req.id = parent.id
 	req.opts = parent.opts
 	req.Principal = parent.Principal
 	req.Version = parent.Version

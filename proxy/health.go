@@ -170,3 +170,28 @@ func (u *HTTPUpstream) passiveRecord(t *lbTarget, failed bool, now int64) {
 		t.ejectedUntil.Store(now + int64(u.passive.Cooldown))
 	}
 }
+
+// ErrNoTarget is what Ready reports when no target can take a request.
+var ErrNoTarget = errors.New("proxy: no upstream target is available")
+
+// Ready reports whether the upstream has a target that can take a request
+// now (not failing its health checks, not ejected, its breaker not open),
+// or ErrNoTarget: a readiness check for gateway.Health, so that a gateway
+// whose backends are all down stops receiving traffic.
+//
+//	health, err := gateway.NewHealth(gateway.HealthConfig{Checks: []gateway.ReadinessCheck{
+//		{Name: "users", Check: func(context.Context) error { return users.Ready() }},
+//	}})
+func (u *HTTPUpstream) Ready() error {
+	set := u.set.Load()
+	if set == nil {
+		return ErrNoTarget
+	}
+	f := lbFilter{now: u.now()}
+	for _, t := range set.targets {
+		if f.available(t) {
+			return nil
+		}
+	}
+	return ErrNoTarget
+}

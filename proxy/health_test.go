@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -271,5 +272,19 @@ func TestHealthConfigErrors(t *testing.T) {
 				t.Errorf("error %q, want it to contain %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestReady checks the readiness an upstream reports: ready while a
+// target can take requests, ErrNoTarget once every target is ejected.
+func TestReady(t *testing.T) {
+	down := lbBackend(t, "down", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusBadGateway) })
+	u := lbUpstream(t, HTTPConfig{Targets: []string{down.URL}, Passive: &PassiveHealth{Failures: 1, Cooldown: time.Hour}})
+	if err := u.Ready(); err != nil {
+		t.Fatalf("before any failure: %v", err)
+	}
+	lbGet(t, u)
+	if err := u.Ready(); !errors.Is(err, ErrNoTarget) {
+		t.Fatalf("with its only target ejected: %v, want ErrNoTarget", err)
 	}
 }

@@ -693,14 +693,22 @@ func (u *HTTPUpstream) attempt(ctx context.Context, req *gateway.Request, t *lbT
 	in := req.HTTP
 	x = &exchange{req: req, t: t, timeout: u.timeout}
 	t.inflight.Add(1)
+	// Observers see the call (a tracer starts its client span and adds
+	// its traceparent to the header); without observers this is free.
+	header := outboundHeader(in, req.FromTrustedProxy(), upgrade)
+	ctx, called := req.StartUpstream(ctx, "http", t.host, header)
 	octx, cancel := context.WithCancelCause(ctx)
 	x.cancel = cancel
+	finished := false
 	defer func() {
 		if p := recover(); p != nil {
 			// Whatever panicked (the Transport, a stage's GetBody), the
 			// target must not stay counted as busy, shunned by
 			// LeastInFlight for ever. Serve settles its breaker.
 			x.release()
+			if !finished {
+				called(0, errors.New("proxy: panic in the upstream call"))
+			}
 			panic(p)
 		}
 	}()
@@ -721,13 +729,14 @@ func (u *HTTPUpstream) attempt(ctx context.Context, req *gateway.Request, t *lbT
 	out.Proto, out.ProtoMajor, out.ProtoMinor = "HTTP/1.1", 1, 1
 	out.Close = false
 	out.TransferEncoding = nil
-	out.Header = outboundHeader(in, req.FromTrustedProxy(), upgrade)
+	out.Header = header
 	if in.Body != nil && in.Body != http.NoBody {
 		body := in.Body
 		if n > 1 && in.GetBody != nil {
 			// Buffered by a stage: a fresh reader of the same bytes.
 			if body, err = in.GetBody(); err != nil {
 				x.release()
+				called(0, err)
 				return x, 0, false, err
 			}
 		}
@@ -754,8 +763,12 @@ func (u *HTTPUpstream) attempt(ctx context.Context, req *gateway.Request, t *lbT
 			status = e.Status
 			connect = isDialError(e.Err)
 		}
+		finished = true
+		called(0, err)
 		return x, status, connect, err
 	}
+	finished = true
+	called(resp.StatusCode, nil)
 
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		err := x.switched(resp, upgrade)

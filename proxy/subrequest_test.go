@@ -1,11 +1,13 @@
 package proxy_test
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 
@@ -66,5 +68,85 @@ func TestSubRequestsKeepTheClient(t *testing.T) {
 		if seen[i] != want[i] {
 			t.Fatalf("backend saw %q, want %q", seen, want)
 		}
+	}
+}
+
+// callCatcher is an UpstreamObserver: it adds a header to each call and
+// keeps the calls the request made.
+type callCatcher struct {
+	mu    sync.Mutex
+	calls []gateway.UpstreamCall
+}
+
+func (c *callCatcher) Begin(ctx context.Context, req *gateway.Request) context.Context { return ctx }
+func (c *callCatcher) End(ctx context.Context, req *gateway.Request, rec *gateway.Record) {
+	c.mu.Lock()
+	c.calls = append([]gateway.UpstreamCall(nil), req.UpstreamCalls()...)
+	c.mu.Unlock()
+}
+func (c *callCatcher) StartUpstream(ctx context.Context, req *gateway.Request, call *gateway.UpstreamCall, h http.Header) (context.Context, func(*gateway.UpstreamCall)) {
+	if h != nil {
+		h.Set("X-Call-Target", call.Target)
+	}
+	return ctx, nil
+}
+
+// TestUpstreamCallsObserved checks that HTTP upstream calls, an
+// aggregate's branches included, reach the request's observers, and that
+// an observer's header goes out with each call.
+func TestUpstreamCallsObserved(t *testing.T) {
+	var mu sync.Mutex
+	var injected []string
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		injected = append(injected, r.Header.Get("X-Call-Target"))
+		mu.Unlock()
+		io.WriteString(w, `{"ok":true}`)
+	}))
+	defer backend.Close()
+	up, err := proxy.HTTP(proxy.HTTPConfig{Targets: []string{backend.URL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
+	agg, err := proxy.Aggregate(proxy.AggregateConfig{Backends: []proxy.AggregateBackend{
+		{Name: "a", Upstream: up, Path: "/a", Key: "a"},
+		{Name: "b", Upstream: up, Path: "/b", Key: "b"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := strings.TrimPrefix(backend.URL, "http://")
+	for _, tc := range []struct {
+		name  string
+		h     gateway.Handler
+		calls int
+	}{{"direct", up, 1}, {"aggregate", agg, 2}} {
+		t.Run(tc.name, func(t *testing.T) {
+			cc := &callCatcher{}
+			p := gateway.NewPipeline(tc.h)
+			p.Options.Observers = []gateway.Observer{cc}
+			mu.Lock()
+			injected = nil
+			mu.Unlock()
+			rec := httptest.NewRecorder()
+			p.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/x", nil))
+			if rec.Code != http.StatusOK {
+				t.Fatalf("status %d", rec.Code)
+			}
+			if len(cc.calls) != tc.calls {
+				t.Fatalf("observed %d calls, want %d: %+v", len(cc.calls), tc.calls, cc.calls)
+			}
+			for _, c := range cc.calls {
+				if c.Upstream != "http" || c.Target != host || c.Status != http.StatusOK || c.Err != nil {
+					t.Fatalf("call %+v", c)
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(injected) != tc.calls || injected[0] != host {
+				t.Fatalf("backend saw X-Call-Target %q", injected)
+			}
+		})
 	}
 }
