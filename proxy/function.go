@@ -78,6 +78,13 @@ func Function(fn func(ctx context.Context, req *gateway.Request) (*gateway.Respo
 // *gateway.Error (the function's own, 502 or 504), or the context's error
 // when the client has gone.
 func (u *FunctionUpstream) Serve(ctx context.Context, req *gateway.Request) (*gateway.Response, error) {
+	ctx, called := req.StartUpstream(ctx, "function", u.name, nil)
+	resp, err := u.serve(ctx, req)
+	called(callStatus(resp, err), err)
+	return resp, err
+}
+
+func (u *FunctionUpstream) serve(ctx context.Context, req *gateway.Request) (*gateway.Response, error) {
 	resp, c, err := fnStart(ctx, u.timeout, func(ctx context.Context) (*gateway.Response, error) {
 		return u.fn(ctx, req)
 	}, fnCloseResponse)

@@ -261,6 +261,13 @@ func Lambda(h LambdaHandler, cfg LambdaConfig) (*LambdaUpstream, error) {
 // own, 400, 413, 502 or 504), or the context's error when the client has
 // gone.
 func (u *LambdaUpstream) Serve(ctx context.Context, req *gateway.Request) (*gateway.Response, error) {
+	ctx, called := req.StartUpstream(ctx, "lambda", u.name, nil)
+	resp, err := u.serve(ctx, req)
+	called(callStatus(resp, err), err)
+	return resp, err
+}
+
+func (u *LambdaUpstream) serve(ctx context.Context, req *gateway.Request) (*gateway.Response, error) {
 	if u.maxBody > 0 {
 		req.LimitBody(u.maxBody)
 	}

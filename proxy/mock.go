@@ -368,6 +368,13 @@ func mockEscapeList(n *parse.ListNode) {
 // context's error when it ends during Latency, or an internal error when a
 // template fails.
 func (m *MockUpstream) Serve(ctx context.Context, req *gateway.Request) (*gateway.Response, error) {
+	ctx, called := req.StartUpstream(ctx, "mock", "mock", nil)
+	resp, err := m.serve(ctx, req)
+	called(callStatus(resp, err), err)
+	return resp, err
+}
+
+func (m *MockUpstream) serve(ctx context.Context, req *gateway.Request) (*gateway.Response, error) {
 	r := m.def
 	for i := range m.cases {
 		if m.cases[i].matches(req) {

@@ -150,3 +150,37 @@ func TestUpstreamCallsObserved(t *testing.T) {
 		})
 	}
 }
+
+// TestInProcessCallsObserved checks that function, Lambda and mock
+// upstreams record their calls for observers too.
+func TestInProcessCallsObserved(t *testing.T) {
+	fn, err := proxy.Function(func(ctx context.Context, req *gateway.Request) (*gateway.Response, error) {
+		return gateway.NewResponse(http.StatusAccepted, nil, nil), nil
+	}, proxy.FunctionConfig{Name: "greet"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lambda, err := proxy.Lambda(proxy.LambdaHandlerFunc(func(ctx context.Context, payload []byte) ([]byte, error) {
+		return []byte(`{"statusCode":201}`), nil
+	}), proxy.LambdaConfig{Name: "orders"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mock, err := proxy.Mock(proxy.MockConfig{Default: &proxy.MockResponse{Status: http.StatusTeapot}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		h            gateway.Handler
+		kind, target string
+		status       int
+	}{{fn, "function", "greet", 202}, {lambda, "lambda", "orders", 201}, {mock, "mock", "mock", 418}} {
+		cc := &callCatcher{}
+		p := gateway.NewPipeline(tc.h)
+		p.Options.Observers = []gateway.Observer{cc}
+		p.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil))
+		if len(cc.calls) != 1 || cc.calls[0].Upstream != tc.kind || cc.calls[0].Target != tc.target || cc.calls[0].Status != tc.status {
+			t.Errorf("%s: calls %+v", tc.kind, cc.calls)
+		}
+	}
+}
