@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
@@ -9,6 +10,10 @@ import (
 	"strconv"
 	"strings"
 )
+
+// StatusClientClosedRequest is the status the access log gives a request
+// whose client went away before a reply was written (nginx's 499).
+const StatusClientClosedRequest = 499
 
 // AccessLogConfig configures an access log (NewAccessLog).
 type AccessLogConfig struct {
@@ -70,7 +75,13 @@ func (l *accessLog) Begin(ctx context.Context, req *Request) context.Context { r
 
 func (l *accessLog) End(ctx context.Context, req *Request, rec *Record) {
 	status := rec.Status
-	if status == 0 && rec.Err != nil {
+	switch {
+	case status != 0 || rec.Err == nil:
+	case errors.Is(rec.Err, context.Canceled) && req.HTTP.Context().Err() != nil:
+		// The client went away before a reply: nginx's 499, not an
+		// error of the gateway's.
+		status = StatusClientClosedRequest
+	default:
 		p, _ := ProblemFor(rec.Err)
 		status = p.status()
 	}
