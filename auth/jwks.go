@@ -61,6 +61,10 @@ type JWKSConfig struct {
 	// anyone on the path, who could then sign tokens: leave it off outside
 	// a trusted network.
 	AllowInsecureHTTP bool
+	// OnRefresh, when set, is told the outcome of every fetch: the URL
+	// (without a password) and nil or the error, such as for metrics
+	// (gateway/metrics' JWKSRefreshed). It must be quick.
+	OnRefresh func(source string, err error)
 }
 
 // A JWKS is a KeySource that serves the JWK Set (RFC 7517 §5) of an
@@ -105,6 +109,7 @@ type JWKS struct {
 	now        func() time.Time
 	log        *slog.Logger
 	maxBytes   int64
+	onRefresh  func(string, error)
 
 	set atomic.Pointer[keySet] // nil until a fetch succeeds
 
@@ -150,6 +155,7 @@ func NewJWKS(cfg JWKSConfig) (*JWKS, error) {
 	j := &JWKS{
 		url:        cfg.URL,
 		logURL:     u.Redacted(),
+		onRefresh:  cfg.OnRefresh,
 		client:     cfg.Client,
 		ownTimeout: cfg.Client.Timeout == 0,
 		refresh:    cfg.RefreshInterval,
@@ -377,6 +383,9 @@ func (j *JWKS) fetch() error {
 		defer cancel()
 	}
 	keys, err := j.get(ctx)
+	if j.onRefresh != nil && j.ctx.Err() == nil {
+		j.onRefresh(j.logURL, err)
+	}
 	if err != nil {
 		if j.ctx.Err() != nil { // closed: not worth a log line
 			return err

@@ -529,3 +529,38 @@ func BenchmarkJWKSKeysWarm(b *testing.B) {
 		}
 	}
 }
+
+// TestJWKSOnRefresh checks that every fetch's outcome reaches OnRefresh,
+// with the URL to name it.
+func TestJWKSOnRefresh(t *testing.T) {
+	idp := ksNewIdP(t, ksSet(ksRSAJWK("k1", &ksRSA().PublicKey)))
+	var mu sync.Mutex
+	var got []string
+	j, err := auth.NewJWKS(auth.JWKSConfig{
+		URL: idp.url(), Logger: ksQuiet(), RefreshInterval: time.Hour,
+		OnRefresh: func(source string, err error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				got = append(got, source+" error")
+			} else {
+				got = append(got, source+" ok")
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	if err := j.Refresh(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	idp.serve(http.StatusServiceUnavailable, nil)
+	j.Refresh(t.Context())
+	mu.Lock()
+	defer mu.Unlock()
+	// The first fetch may also have run in the background at start.
+	if n := len(got); n < 2 || got[n-2] != idp.url()+" ok" || got[n-1] != idp.url()+" error" {
+		t.Fatalf("OnRefresh heard %q", got)
+	}
+}

@@ -43,6 +43,11 @@ type BreakerPolicy struct {
 	// Window is the span over which a closed breaker counts, in ten
 	// rolling buckets; 0 means DefaultBreakerWindow.
 	Window time.Duration
+	// OnStateChange, when set, is told each change of a target's breaker
+	// ("closed", "half-open", "open"), such as for metrics
+	// (gateway/metrics' BreakerStateChanged). It runs on the request's
+	// goroutine and must be quick.
+	OnStateChange func(target, from, to string)
 }
 
 // cbExcluded is reported to a breaker for a request that says nothing about
@@ -93,11 +98,14 @@ func (u *HTTPUpstream) cbNew(t *lbTarget) {
 			return c.Requests >= p.MinRequests && float64(c.TotalFailures) >= p.FailureRatio*float64(c.Requests)
 		},
 		IsExcluded: func(err error) bool { return err == cbExcluded },
-		OnStateChange: func(_ string, _, to gobreaker.State) {
+		OnStateChange: func(_ string, from, to gobreaker.State) {
 			if to == gobreaker.StateOpen {
 				t.cbOpenUntil.Store(u.now() + int64(p.OpenFor))
 			} else {
 				t.cbOpenUntil.Store(0)
+			}
+			if p.OnStateChange != nil {
+				p.OnStateChange(t.host, from.String(), to.String())
 			}
 		},
 	})

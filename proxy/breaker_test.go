@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -243,5 +244,33 @@ func TestPanicInAttemptIsSettled(t *testing.T) {
 				t.Errorf("in flight at the end: %d, want 0", n)
 			}
 		})
+	}
+}
+
+// TestBreakerStateHook checks that OnStateChange hears each change of a
+// target's breaker, named as metrics expect.
+func TestBreakerStateHook(t *testing.T) {
+	b := newCBBackend(t, "a")
+	var mu sync.Mutex
+	var changes []string
+	u := lbUpstream(t, HTTPConfig{Targets: []string{b.url}, Breaker: &BreakerPolicy{
+		FailureRatio: 0.5, MinRequests: 2, OpenFor: 50 * time.Millisecond,
+		OnStateChange: func(target, from, to string) {
+			mu.Lock()
+			changes = append(changes, target+" "+from+"->"+to)
+			mu.Unlock()
+		},
+	}})
+	host := strings.TrimPrefix(b.url, "http://")
+	b.failing.Store(true)
+	lbGet(t, u)
+	lbGet(t, u)
+	b.failing.Store(false)
+	lbEventually(t, "the breaker closes again", func() bool { return lbGet(t, u).err == nil && lbGet(t, u).err == nil })
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{host + " closed->open", host + " open->half-open", host + " half-open->closed"}
+	if len(changes) < 3 || changes[0] != want[0] || changes[1] != want[1] || changes[2] != want[2] {
+		t.Fatalf("changes %q, want %q", changes, want)
 	}
 }
