@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
@@ -25,13 +24,16 @@ type AccessLogConfig struct {
 	// always logged.
 	Sample float64
 	// Headers are request header fields to log, by name, under
-	// "header.<name>". Authorization, Proxy-Authorization, Cookie and
-	// API-key fields are logged as "[redacted]" even when listed.
+	// "header.<name>". A field whose name marks a credential is logged as
+	// "[redacted]" even when listed (see Redact).
 	Headers []string
 	// Redact names more header fields and query parameters whose values
-	// are logged as "[redacted]". Query parameters that commonly carry
-	// credentials (token, access_token, api_key, apikey, key, password,
-	// secret, signature, sig, code) always are.
+	// are logged as "[redacted]". Names that mark credentials always are:
+	// Authorization, Cookie, key, sig, code, and any name holding token,
+	// secret, signature, credential, password, passwd, session, auth, jwt,
+	// assertion, apikey or cookie, compared in lower case without '-',
+	// '_' and '.' (X-Auth-Token, accessToken, X-Amz-Signature,
+	// client_assertion, api-key).
 	Redact []string
 }
 
@@ -49,14 +51,11 @@ func NewAccessLog(cfg AccessLogConfig) Observer {
 	if l.sample <= 0 || l.sample > 1 {
 		l.sample = 1
 	}
-	for _, k := range []string{"Authorization", "Proxy-Authorization", "Cookie", "Set-Cookie", "X-Api-Key", "Api-Key"} {
-		l.redact[strings.ToLower(k)] = true
-	}
-	for _, k := range []string{"token", "access_token", "id_token", "refresh_token", "api_key", "apikey", "key", "password", "secret", "signature", "sig", "code", "client_secret"} {
-		l.redact[k] = true
+	for _, k := range []string{"Authorization", "Proxy-Authorization", "Cookie", "Set-Cookie", "key", "sig", "code", "pass"} {
+		l.redact[normalizeSecretName(k)] = true
 	}
 	for _, k := range cfg.Redact {
-		l.redact[strings.ToLower(k)] = true
+		l.redact[normalizeSecretName(k)] = true
 	}
 	for _, h := range cfg.Headers {
 		l.headers = append(l.headers, http.CanonicalHeaderKey(h))
@@ -74,17 +73,7 @@ type accessLog struct {
 func (l *accessLog) Begin(ctx context.Context, req *Request) context.Context { return ctx }
 
 func (l *accessLog) End(ctx context.Context, req *Request, rec *Record) {
-	status := rec.Status
-	switch {
-	case status != 0 || rec.Err == nil:
-	case errors.Is(rec.Err, context.Canceled) && req.HTTP.Context().Err() != nil:
-		// The client went away before a reply: nginx's 499, not an
-		// error of the gateway's.
-		status = StatusClientClosedRequest
-	default:
-		p, _ := ProblemFor(rec.Err)
-		status = p.status()
-	}
+	status := rec.StatusFor(req)
 	if status < 400 && l.sample < 1 && rand.Float64() >= l.sample {
 		return
 	}
@@ -139,7 +128,7 @@ func (l *accessLog) End(ctx context.Context, req *Request, rec *Record) {
 		if v == "" {
 			continue
 		}
-		if l.redact[strings.ToLower(h)] {
+		if l.secret(h) {
 			v = "[redacted]"
 		}
 		attrs = append(attrs, slog.String("header."+h, v))
@@ -155,6 +144,40 @@ func (l *accessLog) End(ctx context.Context, req *Request, rec *Record) {
 	l.logger.LogAttrs(ctx, level, "request", attrs...)
 }
 
+// secretWords are parts of names that mark a value as a credential,
+// matched anywhere in a header or query parameter name once it is lower
+// case without '-', '_', '.' or "[]": X-Auth-Token, accessToken,
+// X-Amz-Signature, X-Amz-Credential, client_assertion, session_id,
+// private_token, api-key.
+var secretWords = []string{"token", "secret", "signature", "credential", "password", "passwd", "session", "auth", "jwt", "assertion", "apikey", "cookie"}
+
+// normalizeSecretName folds a name for matching: lower case, without
+// '-', '_', '.' and a trailing "[]".
+func normalizeSecretName(name string) string {
+	name = strings.TrimSuffix(strings.ToLower(name), "[]")
+	return strings.Map(func(r rune) rune {
+		if r == '-' || r == '_' || r == '.' {
+			return -1
+		}
+		return r
+	}, name)
+}
+
+// secret reports whether the value of the header field or query parameter
+// name must not be logged.
+func (l *accessLog) secret(name string) bool {
+	n := normalizeSecretName(name)
+	if l.redact[n] {
+		return true
+	}
+	for _, w := range secretWords {
+		if strings.Contains(n, w) {
+			return true
+		}
+	}
+	return false
+}
+
 // query returns raw with the values of credential-like parameters
 // replaced.
 func (l *accessLog) query(raw string) string {
@@ -168,7 +191,7 @@ func (l *accessLog) query(raw string) string {
 		if err != nil {
 			key = name
 		}
-		if hasValue && l.redact[strings.ToLower(key)] {
+		if hasValue && l.secret(key) {
 			b.WriteString(name)
 			b.WriteString("=[redacted]")
 			continue

@@ -39,6 +39,21 @@ type Record struct {
 	Err error
 }
 
+// StatusFor returns the status the Record of req stands for: the status written, or,
+// when none was, StatusClientClosedRequest for a client that went away
+// and otherwise the status of the problem answered; 0 when there is
+// neither. Access logs and metrics use it so that they agree.
+func (rec *Record) StatusFor(req *Request) int {
+	switch {
+	case rec.Status != 0 || rec.Err == nil:
+		return rec.Status
+	case errors.Is(rec.Err, context.Canceled) && req.HTTP.Context().Err() != nil:
+		return StatusClientClosedRequest
+	}
+	p, _ := ProblemFor(rec.Err)
+	return p.status()
+}
+
 // An UpstreamCall is one call an upstream made for a request, recorded
 // with Request.AddUpstreamCall for observers (the access log's upstream
 // fields, metrics per target, traces).
@@ -225,7 +240,13 @@ func (w *observedWriter) ReadFrom(r io.Reader) (int64, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
-	n, err := io.Copy(writerOnly{w.ResponseWriter}, r)
+	var n int64
+	var err error
+	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
+		n, err = rf.ReadFrom(r)
+	} else {
+		n, err = io.Copy(writerOnly{w.ResponseWriter}, r)
+	}
 	w.n += n
 	return n, err
 }
@@ -233,7 +254,12 @@ func (w *observedWriter) ReadFrom(r io.Reader) (int64, error) {
 // writerOnly hides ReadFrom so io.Copy does not loop back to it.
 type writerOnly struct{ io.Writer }
 
+// Flush sends what was written; before anything was, net/http sends a 200
+// header, which the record must show.
 func (w *observedWriter) Flush() {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}

@@ -269,3 +269,95 @@ func TestStartUpstream(t *testing.T) {
 		t.Fatalf("%v allocations unobserved, want 0", n)
 	}
 }
+
+// failingBody gives some bytes, then fails: an upstream that resets
+// mid-reply.
+type failingBody struct{ sent bool }
+
+func (b *failingBody) Read(p []byte) (int, error) {
+	if !b.sent {
+		b.sent = true
+		return copy(p, "partial"), nil
+	}
+	return 0, errors.New("connection reset by upstream")
+}
+func (b *failingBody) Close() error { return nil }
+
+// TestObserverEndOnAbort checks that a reply cut off mid-body, which the
+// gateway aborts with http.ErrAbortHandler, still ends its observation.
+func TestObserverEndOnAbort(t *testing.T) {
+	obs := &countingObserver{}
+	p := gateway.NewPipeline(gateway.HandlerFunc(func(ctx context.Context, req *gateway.Request) (*gateway.Response, error) {
+		return &gateway.Response{Status: http.StatusOK, Body: &failingBody{}, ContentLength: -1}, nil
+	}))
+	p.Options.Observers = []gateway.Observer{obs}
+	p.Options.Logger = slog.New(slog.DiscardHandler)
+	func() {
+		defer func() {
+			if v := recover(); v != http.ErrAbortHandler {
+				t.Fatalf("recovered %v, want http.ErrAbortHandler", v)
+			}
+		}()
+		p.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil))
+	}()
+	if obs.begun != 1 || obs.ended != 1 || obs.last.Err == nil || obs.last.Status != http.StatusOK {
+		t.Fatalf("begun %d ended %d, record %+v", obs.begun, obs.ended, obs.last)
+	}
+}
+
+// TestObservedTraceAndConnect checks that refused methods are observed.
+func TestObservedTraceAndConnect(t *testing.T) {
+	obs := &countingObserver{}
+	p := gateway.NewPipeline(gateway.HandlerFunc(func(ctx context.Context, req *gateway.Request) (*gateway.Response, error) { return nil, nil }))
+	p.Options.Observers = []gateway.Observer{obs}
+	rec := httptest.NewRecorder()
+	p.ServeHTTP(rec, httptest.NewRequest(http.MethodTrace, "/", nil))
+	if rec.Code != http.StatusMethodNotAllowed || obs.ended != 1 || obs.last.Status != http.StatusMethodNotAllowed {
+		t.Fatalf("status %d, ended %d, record %+v", rec.Code, obs.ended, obs.last)
+	}
+}
+
+// TestObservedBodyLimitClosesConnection checks that a body over the limit
+// still makes the server close the connection when observers wrap the
+// writer (http.MaxBytesReader needs the server's own).
+func TestObservedBodyLimitClosesConnection(t *testing.T) {
+	p := gateway.NewPipeline(gateway.HandlerFunc(func(ctx context.Context, req *gateway.Request) (*gateway.Response, error) {
+		_, err := req.Body()
+		return nil, err
+	}))
+	p.Options.MaxBodyBytes = 10
+	p.Options.Observers = []gateway.Observer{&countingObserver{}}
+	srv := httptest.NewServer(p)
+	defer srv.Close()
+	body := io.MultiReader(strings.NewReader(strings.Repeat("x", 100))) // no length: chunked
+	resp, err := http.Post(srv.URL, "text/plain", body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || !resp.Close {
+		t.Fatalf("status %d, Connection: close %v; want 413 and the connection closed", resp.StatusCode, resp.Close)
+	}
+}
+
+func TestAccessLogRedactsCredentialNames(t *testing.T) {
+	var buf bytes.Buffer
+	p := gateway.NewPipeline(gateway.HandlerFunc(func(ctx context.Context, req *gateway.Request) (*gateway.Response, error) { return nil, nil }))
+	p.Options.Observers = []gateway.Observer{gateway.NewAccessLog(gateway.AccessLogConfig{
+		Logger: slog.New(slog.NewJSONHandler(&buf, nil)), Headers: []string{"X-Auth-Token", "X-Amz-Security-Token", "Accept"},
+	})}
+	r := httptest.NewRequest(http.MethodGet, "/s3?X-Amz-Signature=SIG1&X-Amz-Credential=CRED&accessToken=AT&jwt=JWT&client_assertion=CA&session_id=SID&token%5B%5D=T2&page=7", nil)
+	r.Header.Set("X-Auth-Token", "HDR1")
+	r.Header.Set("X-Amz-Security-Token", "HDR2")
+	r.Header.Set("Accept", "text/plain")
+	p.ServeHTTP(httptest.NewRecorder(), r)
+	out := buf.String()
+	for _, secret := range []string{"SIG1", "CRED", "AT&", "JWT&", "CA&", "SID", "T2", "HDR1", "HDR2"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("%q reached the log: %s", secret, out)
+		}
+	}
+	if !strings.Contains(out, "page=7") || !strings.Contains(out, "text/plain") {
+		t.Errorf("harmless values were redacted: %s", out)
+	}
+}

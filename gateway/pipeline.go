@@ -148,18 +148,21 @@ func (p *Pipeline) Serve(ctx context.Context, req *Request) (*Response, error) {
 // ServeHTTP normalises the request path, applies the options and serves the
 // request through the pipeline.
 func (p *Pipeline) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method == http.MethodConnect || r.Method == http.MethodTrace {
-		e := &Error{Status: http.StatusMethodNotAllowed, Detail: "method " + r.Method + " is not served"}
-		writeError(w, nil, e.WithHeader("Allow", "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT"), &p.Options)
-		return
-	}
 	req, perr := newServerRequest(w, r, &p.Options)
 	w, end := p.Options.begin(w, req)
+	if end != nil {
+		defer endOnPanic(end)
+	}
 	var err error
-	if perr != nil {
+	switch {
+	case r.Method == http.MethodConnect || r.Method == http.MethodTrace:
+		e := &Error{Status: http.StatusMethodNotAllowed, Detail: "method " + r.Method + " is not served"}
+		err = e.WithHeader("Allow", "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT")
+		writeError(w, req, err, &p.Options)
+	case perr != nil:
 		err = perr
 		writeError(w, req, perr, &p.Options)
-	} else {
+	default:
 		err = serve(w, req, p.h, &p.Options, p.Options.maxBody())
 	}
 	if end != nil {
@@ -169,14 +172,27 @@ func (p *Pipeline) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // begin starts observing req when there are observers: the writer to
 // serve with, and the function that ends the observation (nil without
-// observers).
+// observers). req keeps the server's own writer, which http.MaxBytesReader
+// needs to close the connection after a body over its limit.
 func (o *Options) begin(w http.ResponseWriter, req *Request) (http.ResponseWriter, func(error)) {
 	if len(o.Observers) == 0 {
 		return w, nil
 	}
-	ow, end := observe(w, req, o.Observers)
-	req.w = ow
-	return ow, end
+	return observe(w, req, o.Observers)
+}
+
+// errAborted is what observers are told of a reply that was cut off (a
+// panic, or http.ErrAbortHandler after an upstream failed mid-body).
+var errAborted = errors.New("gateway: the reply was aborted")
+
+// endOnPanic ends the observation of a request whose serving panicked
+// (http.ErrAbortHandler included), so that access logs, in-flight gauges
+// and spans see it, and lets the panic go on.
+func endOnPanic(end func(error)) {
+	if v := recover(); v != nil {
+		end(errAborted)
+		panic(v)
+	}
 }
 
 // newServerRequest wraps r and normalises its path. A path that cannot be
@@ -257,7 +273,7 @@ func serve(w http.ResponseWriter, req *Request, h Handler, o *Options, maxBody i
 			writeError(w, req, err, o)
 			return err
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		r.Body = http.MaxBytesReader(req.w, r.Body, maxBody) // the server's writer: it closes the connection
 	}
 	resp, err := call(r.Context(), h, req, o)
 	if err != nil {

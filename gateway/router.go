@@ -156,6 +156,9 @@ func (rt *Router) Routes() []Route {
 func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	req, perr := newServerRequest(w, r, &rt.opts)
 	w, end := rt.opts.begin(w, req)
+	if end != nil {
+		defer endOnPanic(end)
+	}
 	var err error
 	var cr *compiledRoute
 	if perr == nil {

@@ -68,6 +68,10 @@ type MirrorConfig struct {
 // Stats.BodyOmitted; put a stage that reads the body before the mirror
 // to mirror bodies.
 //
+// Observers (access log, metrics, traces) see a shadow call only if it ends
+// before the client's request does, which it usually does not: watch the
+// shadow upstream through Stats, or give it observers of its own.
+//
 // Call Close when the route is retired or the gateway shuts down: it stops
 // new copies and waits for those in flight.
 type TrafficMirror struct {

@@ -240,10 +240,7 @@ func (m *Metrics) End(ctx context.Context, req *gateway.Request, rec *gateway.Re
 		}
 	}
 	rs := m.routes.get(routeKey{route, methodIndex(req.HTTP.Method)}, m.newRouteSeries)
-	status := rec.Status
-	if status == 0 && rec.Err != nil {
-		status = problemStatus(rec.Err)
-	}
+	status := rec.StatusFor(req) // 499 for a client gone, as the access log says
 	rs.counter(status).Inc()
 	rs.duration.Observe(rec.Duration.Seconds())
 	if rec.BytesIn > 0 {
@@ -265,15 +262,6 @@ func (m *Metrics) End(ctx context.Context, req *gateway.Request, rec *gateway.Re
 			m.notes.get(n.Value, m.newRateLimitCounter).Inc()
 		}
 	}
-}
-
-// problemStatus is the status the gateway answers err with.
-func problemStatus(err error) int {
-	p, _ := gateway.ProblemFor(err)
-	if p.Status < 400 || p.Status > 599 {
-		return http.StatusInternalServerError
-	}
-	return p.Status
 }
 
 // methods are the method label's values, by methodIndex.
