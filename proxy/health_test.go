@@ -239,7 +239,18 @@ func TestCloseStopsHealthChecks(t *testing.T) {
 	}
 	lbEventually(t, "probes run", func() bool { return a.probes.Load() >= 3 })
 	u.Close()
+	// A probe sent just before Close may reach the backend just after it
+	// (its context is cancelled, but the request was on the wire): let
+	// the arrivals settle, a quiet spell of twenty intervals, first.
 	n := a.probes.Load()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+		m := a.probes.Load()
+		if m == n {
+			break
+		}
+		n = m
+	}
 	time.Sleep(50 * time.Millisecond) // ten intervals: any probe would show
 	if m := a.probes.Load(); m != n {
 		t.Errorf("%d probes after Close", m-n)
