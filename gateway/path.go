@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 )
 
 // normalizeURL rewrites u.Path into the form the router matches and the
@@ -12,15 +13,24 @@ import (
 // percent-encoding made canonical. Unless allowAmbiguous is set it refuses
 // encodings that different servers decode differently, the root of many
 // path-confusion bypasses: %2F, %5C or '\', %00 and other control
-// characters, '#', and dot segments with a ';' parameter ("..;").
+// characters, '#', and decoded paths that are not UTF-8 (overlong
+// encodings of '.' and '/'). Dot segments with a ';' parameter ("..;")
+// are refused even then.
 func normalizeURL(u *url.URL, requestURI string, allowAmbiguous bool) *Error {
 	if !allowAmbiguous {
 		if bad := ambiguous(rawPath(requestURI, u)); bad != "" {
 			return &Error{Status: http.StatusBadRequest, Detail: "the request path contains " + bad + ", which the gateway does not accept"}
 		}
 	}
-	if !allowAmbiguous && dotParam(u.Path) {
+	// "..;" is refused whatever the options: a backend that drops the
+	// parameter (Tomcat, Spring) would climb out of the routed prefix.
+	if dotParam(u.Path) {
 		return &Error{Status: http.StatusBadRequest, Detail: "the request path contains a dot segment with a ';' parameter, which the gateway does not accept"}
+	}
+	// A decoded path that is not UTF-8 (an overlong "%c0%ae" for '.') means
+	// different things to different decoders.
+	if !allowAmbiguous && !utf8.ValidString(u.Path) {
+		return &Error{Status: http.StatusBadRequest, Detail: "the request path is not valid UTF-8 once decoded, which the gateway does not accept"}
 	}
 	p := u.Path
 	if p == "" || p[0] != '/' {

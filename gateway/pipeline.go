@@ -31,8 +31,9 @@ type Options struct {
 
 	// AllowAmbiguousPaths turns off the rejection of request paths whose
 	// meaning depends on who decodes them: encoded slash (%2F), backslash
-	// (%5C or literal), NUL and other control characters, and '#'. Dot
-	// segments are still resolved. Routes then match the decoded path
+	// (%5C or literal), NUL and other control characters, '#', and decoded
+	// paths that are not UTF-8 (overlong encodings). Dot segments are
+	// still resolved, and "..;" is still refused. Routes then match the decoded path
 	// ("/a%2Fb" as "/a/b") while the upstream receives the encoding the
 	// client sent, so the two may disagree: leave it off unless a backend
 	// needs such paths.
