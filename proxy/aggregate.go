@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gatekit/gatekit/gateway"
 	"github.com/tidwall/gjson"
@@ -453,7 +452,7 @@ func aggCompileCall(s aggCallSpec, steps map[string]int) (aggCall, error) {
 			return c, fmt.Errorf("Key %q: %w", s.key, err)
 		}
 		if len(c.key.segs) == 1 {
-			c.keyJSON = string(aggAppendJSONString(nil, c.key.segs[0])) + ":"
+			c.keyJSON = string(gateway.AppendJSONString(nil, c.key.segs[0])) + ":"
 		}
 	}
 	for j, f := range s.fields {
@@ -808,7 +807,7 @@ func (c *aggCall) expand(x *aggExpanded, req *gateway.Request, replies [][]byte)
 			if p.kind == aggRefStep {
 				body = append(body, v...)
 			} else {
-				body = aggAppendJSONString(body, v)
+				body = gateway.AppendJSONString(body, v)
 			}
 		}
 		x.body, x.hasBody = body, true
@@ -1157,13 +1156,13 @@ func aggReport(b []byte, label string, calls []aggCall, results []aggResult) []b
 		b = append(b, `{"`...)
 		b = append(b, label...)
 		b = append(b, `":`...)
-		b = aggAppendJSONString(b, calls[i].name)
+		b = gateway.AppendJSONString(b, calls[i].name)
 		if r.status != 0 {
 			b = append(b, `,"status":`...)
 			b = strconv.AppendInt(b, int64(r.status), 10)
 		}
 		b = append(b, `,"error":`...)
-		b = aggAppendJSONString(b, r.reason)
+		b = gateway.AppendJSONString(b, r.reason)
 		if r.errBody != nil {
 			b = append(b, `,"body":`...)
 			b = append(b, r.errBody...)
@@ -1212,39 +1211,3 @@ func aggProblem(label string, calls []aggCall, results []aggResult, prefix strin
 type aggRawJSON []byte
 
 func (j aggRawJSON) MarshalJSON() ([]byte, error) { return j, nil }
-
-// aggAppendJSONString appends s as a JSON string. Invalid UTF-8 becomes
-// U+FFFD.
-func aggAppendJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				b = append(b, '\\', c)
-			case c == '\n':
-				b = append(b, '\\', 'n')
-			case c == '\r':
-				b = append(b, '\\', 'r')
-			case c == '\t':
-				b = append(b, '\\', 't')
-			case c < 0x20:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			default:
-				b = append(b, c)
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, `\ufffd`...)
-		} else {
-			b = append(b, s[i:i+size]...)
-		}
-		i += size
-	}
-	return append(b, '"')
-}

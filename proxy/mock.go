@@ -19,7 +19,6 @@ import (
 	"text/template"
 	"text/template/parse"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gatekit/gatekit/gateway"
 )
@@ -561,7 +560,7 @@ func mockJSONText(v any) (string, error) {
 	case nil:
 		return "null", nil
 	case string:
-		return string(mockAppendJSONString(nil, x)), nil
+		return string(gateway.AppendJSONString(nil, x)), nil
 	case []string:
 		if x == nil {
 			return "[]", nil
@@ -571,7 +570,7 @@ func mockJSONText(v any) (string, error) {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = mockAppendJSONString(b, s)
+			b = gateway.AppendJSONString(b, s)
 		}
 		return string(append(b, ']')), nil
 	case bool:
@@ -588,56 +587,6 @@ func mockJSONText(v any) (string, error) {
 	}
 	b, err := json.Marshal(v) // escapes <, > and & too
 	return string(b), err
-}
-
-// mockAppendJSONString appends s as a JSON string that is also safe inside
-// an HTML <script> element, as encoding/json writes it: '<', '>', '&',
-// U+2028 and U+2029 escaped, invalid UTF-8 replaced by U+FFFD.
-func mockAppendJSONString(dst []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hex[r&0xf])
-		default:
-			i += size
-			continue
-		}
-		i += size
-		start = i
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
 }
 
 // mockXMLText is the escaper of an XML template.

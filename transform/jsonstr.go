@@ -1,70 +1,8 @@
 package transform
 
-import (
-	"unicode/utf8"
-)
+import "github.com/gatekit/gatekit/gateway"
 
 const hexDigits = "0123456789abcdef"
 
-// appendJSONString appends s to b as a JSON string. It escapes '"' and '\',
-// the control characters U+0000 to U+001F (as \b \f \n \r \t or \u00XX),
-// '<', '>' and '&' (as \u003c \u003e \u0026, so the text is also safe inside
-// HTML), U+2028 and U+2029 (line terminators in JavaScript), and writes
-// U+FFFD for each byte of invalid UTF-8. Everything else is copied.
-func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	b = appendJSONChars(b, s)
-	return append(b, '"')
-}
-
-// appendJSONChars appends s escaped as for appendJSONString, without the
-// quotes.
-func appendJSONChars(b []byte, s string) []byte {
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i++
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	return append(b, s[start:]...)
-}
+// appendJSONString appends s to b as a JSON string (gateway.AppendJSONString).
+func appendJSONString(b []byte, s string) []byte { return gateway.AppendJSONString(b, s) }

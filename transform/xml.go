@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/gatekit/gatekit/gateway"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -1197,7 +1199,8 @@ func (r *xmlReader) seenBefore(first, ch int32, name string) bool {
 
 // appendAttrKey appends "@name": as a JSON object key.
 func appendAttrKey(b []byte, name string) []byte {
-	b = append(b, '"', '@')
-	b = appendJSONChars(b, name)
-	return append(b, '"', ':')
+	start := len(b)
+	b = gateway.AppendJSONString(b, name)
+	b = slices.Insert(b, start+1, '@') // '@' needs no escaping
+	return append(b, ':')
 }
