@@ -45,6 +45,16 @@ type Options struct {
 	// could so slip past the headers the gateway sets.
 	AllowUnderscoreHeaders bool
 
+	// InternalHeaders are request header fields that only the gateway sets
+	// for its upstreams, such as the "X-User-Id" an auth.Forwarder fills
+	// in. They are removed from every client request before any stage
+	// runs, on every route, so a client cannot supply them even on a
+	// route whose stages do not set them. Names match in any case.
+	// Whatever the list, X-Real-IP, Forwarded and every X-Forwarded-*
+	// field are removed from requests that do not come from a trusted
+	// proxy (see TrustedProxies).
+	InternalHeaders []string
+
 	// Logger receives internal errors and recovered panics; nil means
 	// slog.Default().
 	Logger *slog.Logger
@@ -76,6 +86,10 @@ func (o *Options) maxBody() int64 {
 }
 
 func (o *Options) trusts(a netip.Addr) bool {
+	// A zone names one of our interfaces, not another network, and
+	// netip.Prefix.Contains never matches an address that has one: a proxy
+	// at [fe80::1%eth0] is in fe80::/10 (the IP filter reads it so too).
+	a = a.WithZone("")
 	for _, p := range o.TrustedProxies {
 		if p.Contains(a) {
 			return true
@@ -102,6 +116,9 @@ func (o *Options) resolveClient(req *Request) {
 				v = ""
 			} else {
 				v = v[:j]
+			}
+			if item == "" {
+				continue // an empty list element, to be ignored (RFC 9110 §5.6.1)
 			}
 			a, ok := parseForwardedAddr(item)
 			if !ok {
@@ -215,7 +232,28 @@ func newServerRequest(w http.ResponseWriter, r *http.Request, o *Options) (*Requ
 		req.httpReq.RequestURI = req.url.RequestURI()
 	}
 	sanitizeHeader(r.Header, o.AllowUnderscoreHeaders)
+	stripInternal(req, o)
 	return req, nil
+}
+
+// stripInternal removes the header fields a client must not supply: the
+// configured internal ones, and, unless the peer is a trusted proxy, those
+// that tell about the client's connection.
+func stripInternal(req *Request, o *Options) {
+	h := req.HTTP.Header
+	for _, name := range o.InternalHeaders {
+		h.Del(name)
+	}
+	if req.FromTrustedProxy() {
+		return
+	}
+	for k := range h {
+		if len(k) >= len("X-Forwarded-") && k[:len("X-Forwarded-")] == "X-Forwarded-" {
+			delete(h, k)
+		}
+	}
+	delete(h, "Forwarded")
+	delete(h, "X-Real-Ip")
 }
 
 // sanitizeHeader removes, before any stage runs, header fields a client can
@@ -276,8 +314,19 @@ func serve(w http.ResponseWriter, req *Request, h Handler, o *Options, maxBody i
 		}
 		r.Body = http.MaxBytesReader(req.w, r.Body, maxBody) // the server's writer: it closes the connection
 	}
+	if r.Body != nil && r.Body != http.NoBody {
+		req.clientBody.ReadCloser = r.Body
+		r.Body = &req.clientBody
+	}
 	resp, err := call(r.Context(), h, req, o)
 	if err != nil {
+		if berr := req.clientBody.failure(); berr != nil {
+			if p, _ := ProblemFor(err); p.status() >= 500 {
+				// The upstream call failed because the client's body did:
+				// the client's fault, not the upstream's.
+				err = &Error{Status: http.StatusBadRequest, Detail: "the request body could not be read", Err: berr}
+			}
+		}
 		resp.Close()
 		writeError(w, req, err, o)
 		return err

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // DefaultMaxBodyBytes is the request body limit when none is configured.
@@ -52,9 +53,10 @@ type Request struct {
 	clientIP    netip.Addr
 	peerTrusted bool
 
-	maxBody  int64
-	body     []byte
-	bodyRead bool
+	maxBody    int64
+	body       []byte
+	bodyRead   bool
+	clientBody clientBody
 
 	w      http.ResponseWriter
 	values map[any]any
@@ -321,3 +323,33 @@ var tokenChar = func() (t [256]bool) {
 	}
 	return t
 }()
+
+// clientBody watches the client's body while it streams to an upstream, so
+// that a body that cannot be read (a malformed chunked encoding, a client
+// gone mid-body) is answered as the client's fault rather than as an
+// upstream failure. The upstream's transport reads it on its own
+// goroutine, hence the atomic.
+type clientBody struct {
+	io.ReadCloser
+	failed atomic.Bool
+	err    error // set once, before failed
+}
+
+func (b *clientBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF && !b.failed.Load() {
+		if _, tooBig := err.(*http.MaxBytesError); !tooBig { // answered 413 elsewhere
+			b.err = err
+			b.failed.Store(true)
+		}
+	}
+	return n, err
+}
+
+// failure returns the error reading the body failed with, or nil.
+func (b *clientBody) failure() error {
+	if b.failed.Load() {
+		return b.err
+	}
+	return nil
+}

@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
+	"sync/atomic"
 	"time"
 )
 
@@ -18,6 +20,8 @@ const (
 	DefaultReadTimeout       = 60 * time.Second
 	DefaultIdleTimeout       = 120 * time.Second
 	DefaultMaxHeaderBytes    = 64 << 10
+	DefaultMaxHeaderCount    = 100
+	DefaultMaxURIBytes       = 8 << 10
 	DefaultShutdownTimeout   = 30 * time.Second
 )
 
@@ -46,6 +50,22 @@ type Server struct {
 	// MaxHeaderBytes bounds the request line and header; 0 means
 	// DefaultMaxHeaderBytes. Bodies are bounded per route (Options).
 	MaxHeaderBytes int
+	// MaxHeaderCount bounds the number of request header fields (431);
+	// 0 means DefaultMaxHeaderCount, negative means no bound.
+	MaxHeaderCount int
+	// MaxURIBytes bounds the request target, path and query (414); 0
+	// means DefaultMaxURIBytes, negative means no bound beyond
+	// MaxHeaderBytes.
+	MaxURIBytes int
+	// LenientFraming turns off the check for ambiguously framed HTTP/1.x
+	// requests (see the package documentation, "Request framing"). By
+	// default a request with both Content-Length and Transfer-Encoding, an
+	// HTTP/1.0 request with Transfer-Encoding, a folded header line or a
+	// malformed chunked body is answered 400 and its connection closed,
+	// with every request that follows it on that connection. Set it only
+	// if no proxy in front of the gateway could be desynchronised by such
+	// requests, to save the few nanoseconds per read the check costs.
+	LenientFraming bool
 	// ShutdownTimeout bounds how long a shutdown waits for requests in
 	// flight before closing their connections; 0 means
 	// DefaultShutdownTimeout.
@@ -95,21 +115,39 @@ func (s *Server) httpServer(ups *upgrades) (*http.Server, error) {
 	if s.Handler == nil {
 		return nil, errors.New("gateway: Server.Handler is required")
 	}
-	log := s.Logger
-	if log == nil {
-		log = slog.Default()
-	}
+	log := s.logger()
 	hs := &http.Server{
-		Addr:              s.Addr,
-		Handler:           s.Handler,
-		ReadHeaderTimeout: orDefault(s.ReadHeaderTimeout, DefaultReadHeaderTimeout),
-		ReadTimeout:       orDefault(s.ReadTimeout, DefaultReadTimeout),
-		WriteTimeout:      orDefault(s.WriteTimeout, 0),
-		IdleTimeout:       orDefault(s.IdleTimeout, DefaultIdleTimeout),
-		MaxHeaderBytes:    orDefault(s.MaxHeaderBytes, DefaultMaxHeaderBytes),
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		Addr: s.Addr,
+		Handler: &guard{
+			next:       s.Handler,
+			maxHeaders: orDefault(s.MaxHeaderCount, DefaultMaxHeaderCount),
+			maxURI:     orDefault(s.MaxURIBytes, DefaultMaxURIBytes),
+		},
+		// "OPTIONS *" reaches the handler like any request, so that each
+		// request on a connection is seen there, in order (the framing
+		// check counts them). The router refuses it.
+		DisableGeneralOptionsHandler: true,
+		ReadHeaderTimeout:            orDefault(s.ReadHeaderTimeout, DefaultReadHeaderTimeout),
+		ReadTimeout:                  orDefault(s.ReadTimeout, DefaultReadTimeout),
+		WriteTimeout:                 orDefault(s.WriteTimeout, 0),
+		IdleTimeout:                  orDefault(s.IdleTimeout, DefaultIdleTimeout),
+		MaxHeaderBytes:               orDefault(s.MaxHeaderBytes, DefaultMaxHeaderBytes),
+		ErrorLog:                     slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		// Envoy's edge recommendations; net/http allows 250 streams and
+		// 1 MiB of receive window per stream.
+		HTTP2: &http.HTTP2Config{
+			MaxConcurrentStreams:          100,
+			MaxReceiveBufferPerStream:     64 << 10,
+			MaxReceiveBufferPerConnection: 1 << 20,
+		},
 		BaseContext: func(net.Listener) context.Context {
 			return context.WithValue(context.Background(), upgradesKey{}, ups)
+		},
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			if cc, ok := c.(*checkedConn); ok {
+				return context.WithValue(ctx, checkedConnKey{}, cc)
+			}
+			return ctx
 		},
 	}
 	if s.TLSConfig != nil || s.CertFile != "" || s.ClientCAs != nil {
@@ -133,6 +171,9 @@ func (s *Server) httpServer(ups *upgrades) (*http.Server, error) {
 		if s.ClientCAs != nil {
 			cfg.ClientCAs = s.ClientCAs
 			cfg.ClientAuth = tls.RequireAndVerifyClientCert
+		}
+		if len(cfg.NextProtos) == 0 {
+			cfg.NextProtos = []string{"h2", "http/1.1"}
 		}
 		hs.TLSConfig = cfg
 	}
@@ -171,12 +212,24 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	errc := make(chan error, 1)
 	go func() {
-		if hs.TLSConfig != nil {
-			// ServeTLS also offers HTTP/2 through ALPN.
+		switch {
+		case s.LenientFraming && hs.TLSConfig != nil:
 			errc <- hs.ServeTLS(ln, "", "")
-			return
+		case s.LenientFraming:
+			errc <- hs.Serve(ln)
+		case hs.TLSConfig != nil:
+			// The handshake happens in the listener, so that HTTP/1.x is
+			// checked after decryption; HTTP/2 is offered through ALPN
+			// (hs.TLSConfig lists "h2", so Serve sets up its server).
+			timeout := hs.ReadHeaderTimeout
+			if timeout <= 0 {
+				timeout = DefaultReadHeaderTimeout
+			}
+			tl := newTLSListener(ln, hs.TLSConfig.Clone(), timeout, hs.MaxHeaderBytes, s.logger())
+			errc <- hs.Serve(tl)
+		default:
+			errc <- hs.Serve(checkedListener{ln, hs.MaxHeaderBytes})
 		}
-		errc <- hs.Serve(ln)
 	}()
 	select {
 	case err := <-errc:
@@ -187,7 +240,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		s.Health.SetDraining(true)
 	}
 	if s.DrainDelay > 0 {
-		hs.SetKeepAlivesEnabled(false)
+		hs.Handler.(*guard).draining.Store(true)
 		t := time.NewTimer(s.DrainDelay)
 		select {
 		case <-t.C:
@@ -219,4 +272,57 @@ func (s *Server) check() error {
 		return errors.New("gateway: Server.Handler is required")
 	}
 	return nil
+}
+
+func (s *Server) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.Default()
+}
+
+// guard is the server's first look at each request, before its handler:
+// the framing verdict for the request's connection, and the limits that
+// need no route. Its refusals close nothing but the request (and, for
+// framing, the connection); they are not seen by a Router's observers.
+type guard struct {
+	next               http.Handler
+	maxHeaders, maxURI int
+	// draining is set during Server.DrainDelay: every reply then closes
+	// its connection. (http.Server.SetKeepAlivesEnabled(false) would close
+	// idle connections at once, including one whose next request net/http
+	// has just read but not yet marked active: that request's handler
+	// would run with its client gone.)
+	draining atomic.Bool
+}
+
+func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if g.draining.Load() {
+		w.Header().Set("Connection", "close")
+	}
+	if c, ok := r.Context().Value(checkedConnKey{}).(*checkedConn); ok {
+		if c.tls != nil && r.TLS == nil {
+			r.TLS = c.tls // net/http saw the checkedConn, not the *tls.Conn
+		}
+		if why := c.scan.next(); why != "" {
+			w.Header().Set("Connection", "close")
+			(&Error{Status: http.StatusBadRequest, Detail: "the request is ambiguously framed: " + why}).Write(w)
+			return
+		}
+	}
+	if g.maxURI > 0 && len(r.RequestURI) > g.maxURI {
+		(&Error{Status: http.StatusRequestURITooLong, Detail: "the request target is longer than " + strconv.Itoa(g.maxURI) + " bytes"}).Write(w)
+		return
+	}
+	if g.maxHeaders > 0 && len(r.Header) > 0 {
+		n := 0
+		for _, vs := range r.Header {
+			n += len(vs)
+		}
+		if n > g.maxHeaders {
+			(&Error{Status: http.StatusRequestHeaderFieldsTooLarge, Detail: "the request has more than " + strconv.Itoa(g.maxHeaders) + " header fields"}).Write(w)
+			return
+		}
+	}
+	g.next.ServeHTTP(w, r)
 }

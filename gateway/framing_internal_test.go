@@ -1,0 +1,89 @@
+package gateway
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"net/http"
+	"testing"
+)
+
+// FuzzFramingScanner checks the framing scanner against net/http's own
+// request reader on the same bytes, fed in three uneven pieces: every
+// request the scanner vouches for (those before the first it refuses) is
+// the request net/http reads at that place, and, unless the scanner refused
+// something, net/http reads no request the scanner did not see. A drift
+// between the two would let a request be judged by another's verdict.
+func FuzzFramingScanner(f *testing.F) {
+	for _, s := range []string{
+		"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+		"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhelloGET /b HTTP/1.1\r\n\r\n",
+		"POST /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5;x=y\r\nhello\r\n0\r\nT: 1\r\n\r\nGET /b HTTP/1.1\r\n\r\n",
+		"POST /a HTTP/1.1\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /admin HTTP/1.1\r\n\r\n",
+		"POST /a HTTP/1.0\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\nabcGET /b HTTP/1.0\r\n\r\n",
+		"GET /a HTTP/1.1\nX: 1\n 2\n\n",
+		"POST /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3 \r\nabc\r\n10\r\n0123456789abcdef\r\n0\r\n\r\n",
+		"POST /a HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nxGET / HTTP/1.1\r\n\r\n",
+		"GET /a HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+	} {
+		f.Add([]byte(s), uint16(7), uint16(40))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte, cut1, cut2 uint16) {
+		var ours []string
+		s := newFramingScanner(1 << 20)
+		s.onHead = func(line []byte) { ours = append(ours, string(line)) }
+		a, b := int(cut1)%(len(raw)+1), int(cut2)%(len(raw)+1)
+		if a > b {
+			a, b = b, a
+		}
+		s.feed(raw[:a])
+		s.feed(raw[a:b])
+		s.feed(raw[b:])
+
+		var theirs []string
+		br := bufio.NewReader(bytes.NewReader(raw))
+		for {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				break
+			}
+			theirs = append(theirs, req.Method+" "+req.RequestURI)
+			if _, err := io.Copy(io.Discard, req.Body); err != nil {
+				break
+			}
+		}
+
+		vouched := s.heads
+		if s.badFrom >= 0 {
+			vouched = s.badFrom
+		}
+		for i := 0; i < vouched && i < len(theirs); i++ {
+			if ours[i] != theirs[i] {
+				t.Fatalf("request %d: the scanner saw %q, net/http read %q", i, ours[i], theirs[i])
+			}
+		}
+		if s.badFrom < 0 && len(theirs) > s.heads {
+			t.Fatalf("net/http read %d requests %q, the scanner counted %d heads", len(theirs), theirs, s.heads)
+		}
+	})
+}
+
+// BenchmarkFramingScanner is what the framing check costs a request: a
+// browser-sized head and a 1 KiB body, read in one piece as net/http
+// usually does.
+func BenchmarkFramingScanner(b *testing.B) {
+	req := []byte("POST /v1/orders?expand=items HTTP/1.1\r\nHost: api.example.com\r\n" +
+		"User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko)\r\n" +
+		"Accept: application/json\r\nAccept-Encoding: gzip, deflate, br\r\nAccept-Language: en-GB,en;q=0.9\r\n" +
+		"Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJl\r\n" +
+		"Content-Type: application/json\r\nContent-Length: 1024\r\n\r\n" + string(bytes.Repeat([]byte("x"), 1024)))
+	s := newFramingScanner(DefaultMaxHeaderBytes)
+	b.SetBytes(int64(len(req)))
+	b.ReportAllocs()
+	for b.Loop() {
+		s.feed(req)
+	}
+	if s.heads != b.N || s.badFrom >= 0 {
+		b.Fatalf("heads %d after %d requests, refused from %d", s.heads, b.N, s.badFrom)
+	}
+}
