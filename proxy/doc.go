@@ -8,7 +8,10 @@
 //     (HTTPUpstream), correct without configuration: hop-by-hop fields
 //     removed, X-Forwarded-* and Forwarded unspoofable, bodies streamed
 //     both ways with trailers and 1xx, upstream replies passed through
-//     unchanged, failures answered 502, 503, 504 or 413 as problem+json.
+//     unchanged but for a Location that names the internal address (made
+//     the client's), failures answered 502, 503, 504 or 413 as
+//     problem+json, and a reply that fails mid-body cut off so that the
+//     client sees it truncated.
 //   - Function: an in-process Go function, with a per-call timeout and
 //     panics and errors turned into 502s (Function), or a handler written
 //     for AWS API Gateway's Lambda proxy integration, payload 2.0 or 1.0,

@@ -45,6 +45,23 @@ type HTTPConfig struct {
 	// called directly.
 	PreserveHost bool
 
+	// PreserveLocation passes the Location and Content-Location fields of
+	// replies on exactly as the upstream wrote them. By default a value
+	// that is an absolute URL on the target that served the request (same
+	// scheme, host and port; a missing port is the scheme's default) is
+	// rewritten to the address the client used, so that a redirect does
+	// not send the client to an internal address: the scheme is that of
+	// the client's connection, or the X-Forwarded-Proto of a trusted proxy
+	// (as forwarded upstream), the host is the request's Host, and the path
+	// is mapped back through the target's base path and StripPrefix. With
+	// StripPrefix "/api" and target "http://10.0.0.5:8080/v1", a Location
+	// "http://10.0.0.5:8080/v1/users/42?x=1" becomes
+	// "https://api.example.com/api/users/42?x=1". Relative references, URLs
+	// on any other origin, and URLs on the target's origin outside its base
+	// path (which no request path maps to) are left alone, as nginx's
+	// "proxy_redirect default" and Apache's ProxyPassReverse do.
+	PreserveLocation bool
+
 	// StripPrefix is removed from the start of the request path, on a
 	// segment boundary, before the path is joined to the target's base
 	// path: with "/api", "/api/users" goes upstream as "/users" and "/api"
@@ -146,11 +163,25 @@ type HTTPConfig struct {
 //   - streams the request body upstream and the reply body back, never
 //     buffering either, and relays trailers and 1xx interim replies such
 //     as 103 Early Hints;
-//   - passes the upstream's status, header fields (hop-by-hop aside) and
-//     body through unchanged, error replies included;
-//   - answers 502 when the upstream cannot be reached or fails before its
-//     header, 504 when its header comes more than Timeout after the request
-//     was sent, and 413 when a streamed body goes over the route's limit.
+//   - passes the upstream's status, header fields (hop-by-hop ones and a
+//     Location naming the target aside) and body through unchanged, error
+//     replies included;
+//   - answers 502 when the upstream cannot be reached (connection refused,
+//     a failed TLS handshake or an untrusted certificate) or fails before
+//     its header (the connection reset or closed, a reply that is not
+//     HTTP), 504 when its header comes more than Timeout after the request
+//     was sent, and 413 when a streamed body goes over the route's limit;
+//   - once the reply's header has gone to the client, a failure can no
+//     longer change the status: when the upstream resets or closes the
+//     connection mid-body, the gateway aborts the client's connection, so
+//     that the client sees the reply as truncated (short of its
+//     Content-Length, or chunked without the last chunk), never as whole;
+//   - bounds neither the reply body's duration nor its size: it flows for
+//     as long as the upstream sends and the client reads, and when the
+//     client goes away, mid-request or mid-reply, the upstream request is
+//     cancelled and its connection closed;
+//   - rewrites a Location or Content-Location that points at the target
+//     to the address the client used (see HTTPConfig.PreserveLocation).
 //
 // With HealthCheck, Passive or Breaker it also answers 503, with
 // Retry-After, when no target is available.
@@ -160,6 +191,7 @@ type HTTPUpstream struct {
 	strip        string // "" or "/a/b", no trailing slash
 	stripEsc     string // strip, escaped
 	preserveHost bool
+	preserveLoc  bool // PreserveLocation
 	websocket    bool
 	timeout      time.Duration // 0: none
 	rt           http.RoundTripper
@@ -202,6 +234,7 @@ func HTTP(cfg HTTPConfig) (*HTTPUpstream, error) {
 	u := &HTTPUpstream{
 		balance:      cfg.Balance,
 		preserveHost: cfg.PreserveHost,
+		preserveLoc:  cfg.PreserveLocation,
 		websocket:    cfg.WebSocket,
 		timeout:      cfg.Timeout,
 		epoch:        time.Now(),
@@ -778,6 +811,9 @@ func (u *HTTPUpstream) attempt(ctx context.Context, req *gateway.Request, t *lbT
 		return x, http.StatusSwitchingProtocols, false, nil
 	}
 	removeHopByHop(resp.Header)
+	if !u.preserveLoc {
+		u.rewriteLocation(resp.Header, &t.target, req)
+	}
 	x.body = replyBody{ReadCloser: resp.Body, x: x}
 	x.resp = gateway.Response{
 		Status:        resp.StatusCode,
