@@ -3,9 +3,14 @@ package gateway
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // FuzzFramingScanner checks the framing scanner against net/http's own
@@ -85,5 +90,47 @@ func BenchmarkFramingScanner(b *testing.B) {
 	}
 	if s.heads != b.N || s.badFrom >= 0 {
 		b.Fatalf("heads %d after %d requests, refused from %d", s.heads, b.N, s.badFrom)
+	}
+}
+
+// flakyListener fails its first Accept with a temporary error, as accept
+// does when the process is out of file descriptors.
+type flakyListener struct {
+	net.Listener
+	calls atomic.Int32
+}
+
+func (l *flakyListener) Accept() (net.Conn, error) {
+	if l.calls.Add(1) == 1 {
+		return nil, temporaryError{}
+	}
+	return l.Listener.Accept()
+}
+
+type temporaryError struct{}
+
+func (temporaryError) Error() string   { return "accept: too many open files" }
+func (temporaryError) Temporary() bool { return true }
+func (temporaryError) Timeout() bool   { return false }
+
+func TestTLSListenerOutlivesTemporaryErrors(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fl := &flakyListener{Listener: ln}
+	tl := newTLSListener(fl, &tls.Config{}, time.Second, DefaultMaxHeaderBytes, slog.New(slog.DiscardHandler))
+	defer tl.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for fl.calls.Load() < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the listener stopped accepting after a temporary error")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	select {
+	case err := <-tl.errc:
+		t.Fatalf("a temporary error reached Serve: %v", err)
+	default:
 	}
 }

@@ -48,10 +48,10 @@ func (l *tlsListener) acceptLoop() {
 	for {
 		c, err := l.Listener.Accept()
 		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() && l.ctx.Err() == nil {
+			var te interface{ Temporary() bool }
+			if errors.As(err, &te) && te.Temporary() && l.ctx.Err() == nil {
 				// Out of file descriptors and the like: back off, as
-				// net/http does, instead of spinning.
+				// net/http does, instead of spinning or giving up.
 				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
 				select {
 				case <-time.After(delay):
