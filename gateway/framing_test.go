@@ -8,9 +8,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -302,6 +304,65 @@ func TestUnreadableBodyIsTheClientsFault(t *testing.T) {
 			got, _ := exchange(t, conn, raw)
 			if len(got) == 0 || got[0] != tc.want {
 				t.Fatalf("replies %v, want %d first", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestServerSlowClients: a client that sends its header, its body or its
+// TLS handshake too slowly loses its connection (408 for a body that
+// stalls once a handler is reading it), and no handler sees a header that
+// never finished.
+func TestServerSlowClients(t *testing.T) {
+	pki := newTestPKI(t)
+	reading := gateway.HandlerFunc(func(ctx context.Context, req *gateway.Request) (*gateway.Response, error) {
+		if _, err := io.Copy(io.Discard, req.HTTP.Body); err != nil {
+			return nil, &gateway.Error{Status: http.StatusBadGateway, Err: err} // what a transport reports
+		}
+		return gateway.NewResponse(http.StatusOK, nil, nil), nil
+	})
+	cases := []struct {
+		name  string
+		tls   bool
+		send  string // sent at once; then the client stalls
+		want  int    // the reply's status, or 0 for none
+		calls int    // handler calls
+	}{
+		{"header never finished", false, "GET / HTTP/1.1\r\nHost: x\r\nX-Slow: 1", 0, 0},
+		{"body stalls", false, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nhalf", 408, 1},
+		{"TLS handshake never starts", true, "", 0, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var calls atomic.Int32
+			h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				calls.Add(1)
+				gateway.NewPipeline(reading).ServeHTTP(w, r)
+			})
+			srv := &gateway.Server{Handler: h, ReadHeaderTimeout: 200 * time.Millisecond, ReadTimeout: 400 * time.Millisecond, Logger: quietLogger()}
+			if tc.tls {
+				srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{pki.serverCert}}
+			}
+			addr, _ := startServer(t, srv)
+			conn, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			start := time.Now()
+			io.WriteString(conn, tc.send)
+			conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+			br := bufio.NewReader(conn)
+			status := 0
+			if resp, err := http.ReadResponse(br, nil); err == nil {
+				status = resp.StatusCode
+				io.Copy(io.Discard, resp.Body)
+			}
+			if _, err := br.ReadByte(); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("the connection is still open after %v (err %v)", time.Since(start), err)
+			}
+			if status != tc.want || int(calls.Load()) != tc.calls {
+				t.Fatalf("status %d, handler calls %d; want %d, %d", status, calls.Load(), tc.want, tc.calls)
 			}
 		})
 	}

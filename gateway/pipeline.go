@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"runtime"
@@ -325,6 +326,10 @@ func serve(w http.ResponseWriter, req *Request, h Handler, o *Options, maxBody i
 				// The upstream call failed because the client's body did:
 				// the client's fault, not the upstream's.
 				err = &Error{Status: http.StatusBadRequest, Detail: "the request body could not be read", Err: berr}
+				if ne, ok := errors.AsType[net.Error](berr); ok && ne.Timeout() {
+					// Server.ReadTimeout: the body came too slowly.
+					err = &Error{Status: http.StatusRequestTimeout, Detail: "the request body did not arrive in time", Err: berr}
+				}
 			}
 		}
 		resp.Close()

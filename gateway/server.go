@@ -40,6 +40,8 @@ type Server struct {
 	ReadHeaderTimeout time.Duration
 	// ReadTimeout bounds the time to read a whole request, body included;
 	// 0 means DefaultReadTimeout, negative means none (for long uploads).
+	// A request whose body is still arriving then is answered 408 and its
+	// connection closed.
 	ReadTimeout time.Duration
 	// WriteTimeout bounds the time to write a reply; 0 means none, so event
 	// streams and long downloads are not cut. Upstream timeouts answer 504.
