@@ -36,4 +36,21 @@
 // credentials of its kind; All(a, b) requires every one; Anonymous, listed
 // last, opens a route to callers without credentials while still refusing
 // bad ones.
+//
+// # Caching verified tokens
+//
+// JWTConfig.Cache (off by default) lets a JWTAuthenticator remember the
+// tokens it has verified, keyed by the whole token, so that a client that
+// sends the same token again skips the signature check and the decoding:
+//
+//	jwt, _ := auth.JWT(auth.JWTConfig{Keys: keys, Cache: auth.TokenCacheConfig{Size: 100_000}})
+//
+// A cached token still has its exp, nbf and iat checked against the clock
+// on every request; it leaves the cache at exp (or after Cache.TTL), and
+// the whole cache is forgotten when the key set changes, so a key removed
+// from a JWKS stops vouching for its tokens at the next fetch. Only tokens
+// that passed every check are cached, and a token that differs in any byte
+// (the same claims under another signature) is a different entry. With
+// HS256 a hit costs about 0.2 µs and one allocation against about 6 µs and
+// 53 allocations (BenchmarkAuth in examples/loadtest/routes).
 package auth

@@ -112,6 +112,20 @@ type JWTConfig struct {
 	// space-delimited string (RFC 8693 "scope") or an array of strings
 	// ("scp" of some identity providers). Nil means "scope", then "scp".
 	ScopeClaims []string
+
+	// Cache, when its Size is positive, remembers tokens that passed
+	// verification, keyed by the whole token, so that a repeated token
+	// skips the signature check and the decoding (see TokenCacheConfig).
+	// Off by default. A token is served from the cache only while exp,
+	// nbf and iat hold at the current time (with Leeway) and at most
+	// Cache.TTL after it was verified; a token that failed verification
+	// is never cached, and a token that differs in any byte (another
+	// signature on the same claims) is verified afresh. The cache belongs
+	// to this authenticator alone, and is flushed whenever the key set
+	// changes (a JWKS refresh or fetch), so a rotated-out key stops
+	// vouching at once. Keys must be StaticKeys, a *JWKS or DiscoverJWKS:
+	// JWT fails on a key source whose changes the cache cannot see.
+	Cache TokenCacheConfig
 }
 
 // A JWTAuthenticator authenticates requests by the JSON Web Token (RFC 7519)
@@ -139,6 +153,7 @@ type JWTAuthenticator struct {
 	from            tokenExtractor
 	realm           string
 	challenge       string
+	cache           *tokenCache // nil when off
 }
 
 var (
@@ -208,6 +223,11 @@ func JWT(cfg JWTConfig) (*JWTAuthenticator, error) {
 		scopeClaims = slices.Clone(cfg.ScopeClaims)
 	}
 
+	cache, err := newTokenCache(cfg.Cache, cfg.Keys, cfg.Now, cfg.Leeway)
+	if err != nil {
+		return nil, err
+	}
+
 	opts := []jwt.ParserOption{
 		jwt.WithIssuedAt(),
 		// One encoding per token: no malleable trailing bits (RFC 4648 §3.5).
@@ -237,6 +257,7 @@ func JWT(cfg JWTConfig) (*JWTAuthenticator, error) {
 		from:            newTokenExtractor(cfg.Header, cfg.Cookie, cfg.QueryParam, cfg.Realm),
 		realm:           cfg.Realm,
 		challenge:       bearerChallenge(cfg.Realm),
+		cache:           cache,
 	}, nil
 }
 
@@ -265,6 +286,14 @@ func (a *JWTAuthenticator) Verify(ctx context.Context, token string) (*gateway.P
 	if len(token) > maxTokenBytes {
 		return nil, a.invalid(descTooLarge, nil)
 	}
+	if a.cache != nil {
+		return a.cache.verify(ctx, token, a.verify)
+	}
+	return a.verify(ctx, token)
+}
+
+// verify is Verify without the cache.
+func (a *JWTAuthenticator) verify(ctx context.Context, token string) (*gateway.Principal, error) {
 	claims := jwt.MapClaims{}
 	_, err := a.parser.ParseWithClaims(token, claims, func(t *jwt.Token) (any, error) {
 		return a.key(ctx, t)
