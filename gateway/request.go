@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"net/http"
 	"net/netip"
@@ -225,26 +226,22 @@ func (req *Request) Body() ([]byte, error) {
 	if limit >= 0 && r.ContentLength > limit {
 		return nil, tooLarge(limit)
 	}
-	var buf bytes.Buffer
-	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength))
+	size := r.ContentLength
+	if len(r.TransferEncoding) > 0 || size == 0 && r.Body != http.NoBody {
+		size = -1 // net/http's 0 may mean unknown
 	}
-	src := io.Reader(r.Body)
-	if limit >= 0 {
-		src = io.LimitReader(r.Body, limit+1)
-	}
-	_, err := buf.ReadFrom(src)
+	b, over, err := readAll(r.Body, size, limit)
 	r.Body.Close()
 	if err != nil {
-		if _, ok := err.(*http.MaxBytesError); ok {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			return nil, tooLarge(limit)
 		}
 		return nil, &Error{Status: http.StatusBadRequest, Detail: "the request body could not be read", Err: err}
 	}
-	if limit >= 0 && int64(buf.Len()) > limit {
+	if over {
 		return nil, tooLarge(limit)
 	}
-	req.SetBody(buf.Bytes())
+	req.SetBody(b)
 	return req.body, nil
 }
 

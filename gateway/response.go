@@ -67,20 +67,20 @@ func (r *Response) Bytes() ([]byte, error) {
 		r.Body.Close()
 		return nil, Errorf(http.StatusBadGateway, "the upstream reply is larger than the %d bytes the gateway buffers", limit)
 	}
-	var buf bytes.Buffer
-	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength))
+	size := r.ContentLength
+	if size == 0 {
+		size = -1 // 0 may mean unknown
 	}
-	_, err := buf.ReadFrom(io.LimitReader(r.Body, limit+1))
+	b, over, err := readAll(r.Body, size, limit)
 	r.Body.Close()
 	if err != nil {
 		return nil, &Error{Status: http.StatusBadGateway, Detail: "the upstream reply could not be read", Err: err}
 	}
-	if int64(buf.Len()) > limit {
+	if over {
 		return nil, Errorf(http.StatusBadGateway, "the upstream reply is larger than the %d bytes the gateway buffers", limit)
 	}
-	r.SetBytes(buf.Bytes())
-	return buf.Bytes(), nil
+	r.SetBytes(b)
+	return b, nil
 }
 
 // SetBytes replaces the body and its length.
