@@ -4,6 +4,8 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -177,5 +179,43 @@ func FuzzBearerToken(f *testing.F) {
 				t.Fatalf("extract error %v, want ErrNotResponsible or a 400", err)
 			}
 		}
+		// A token is what the client sent; with only "Bearer <s>" sent, it
+		// is s exactly when s is a token68, and a 400 otherwise.
+		for _, x := range extractors {
+			if tok, err := x.extract(r); err == nil && !strings.Contains(authorization+"\n"+custom, tok) &&
+				!slices.ContainsFunc(r.CookiesNamed("tok"), func(c *http.Cookie) bool { return c.Value == tok }) &&
+				!strings.Contains(query, tok) && !slices.Contains(queryValues(query), tok) {
+				t.Fatalf("extract returned %q, which the request does not hold", tok)
+			}
+		}
+		one := tokReq([]string{"Bearer " + authorization}, "", "")
+		tok, err := extractors[0].extract(one)
+		switch {
+		case token68RE.MatchString(authorization):
+			if err != nil || tok != authorization {
+				t.Fatalf("Bearer %q: extract = %q, %v", authorization, tok, err)
+			}
+		case err == nil:
+			if strings.TrimLeft(authorization, " ") != tok {
+				t.Fatalf("Bearer %q: extract = %q", authorization, tok)
+			}
+		case errors.Is(err, gateway.ErrNotResponsible):
+			t.Fatalf("Bearer %q: not responsible", authorization)
+		}
 	})
+}
+
+// token68RE restates RFC 9110 §11.2's token68.
+var token68RE = regexp.MustCompile(`^[A-Za-z0-9._~+/-]+=*$`)
+
+// queryValues returns every value of a raw query, unescaped where it can be.
+func queryValues(q string) []string {
+	var vs []string
+	for pair := range strings.SplitSeq(q, "&") {
+		_, v, _ := strings.Cut(pair, "=")
+		if u, err := url.QueryUnescape(v); err == nil {
+			vs = append(vs, u)
+		}
+	}
+	return vs
 }

@@ -1,8 +1,10 @@
 package transform_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"testing"
 
 	. "github.com/gatekit/gatekit/transform"
@@ -27,6 +29,9 @@ func FuzzJSONToXML(f *testing.F) {
 			if !json.Valid(in) && !errors.Is(err, ErrNotJSON) {
 				t.Fatalf("invalid JSON gave %v, want ErrNotJSON", err)
 			}
+			if json.Valid(in) && !errors.Is(err, ErrMismatch) {
+				t.Fatalf("JSON %q that XML cannot carry gave %v, want ErrMismatch", in, err)
+			}
 			return
 		}
 		if !json.Valid(in) {
@@ -42,7 +47,60 @@ func FuzzJSONToXML(f *testing.F) {
 		if !json.Valid(j) {
 			t.Fatalf("XMLToJSON(%q) = %q, not JSON", x, j)
 		}
+		// The rules promise an exact round trip: the same values, numbers
+		// written as they were. Repeated keys read back as an array, and
+		// strings as encoding/json reads them (a lone surrogate is U+FFFD).
+		want, ok := jsonValue(in)
+		if !ok {
+			return
+		}
+		if got, _ := jsonValue(j); !reflect.DeepEqual(got, want) {
+			t.Fatalf("JSON→XML→JSON\n in   %s\n xml  %s\n out  %s", in, x, j)
+		}
 	})
+}
+
+// jsonValue decodes doc keeping numbers as written; ok is false when an
+// object repeats a key.
+func jsonValue(doc []byte) (v any, ok bool) {
+	d := json.NewDecoder(bytes.NewReader(doc))
+	d.UseNumber()
+	var walk func() (any, bool)
+	walk = func() (any, bool) {
+		tok, err := d.Token()
+		if err != nil {
+			return nil, false
+		}
+		switch tok {
+		case json.Delim('{'):
+			m := map[string]any{}
+			for d.More() {
+				k, _ := d.Token()
+				key, _ := k.(string)
+				if _, dup := m[key]; dup {
+					return nil, false
+				}
+				if m[key], ok = walk(); !ok {
+					return nil, false
+				}
+			}
+			d.Token()
+			return m, true
+		case json.Delim('['):
+			a := []any{}
+			for d.More() {
+				e, ok := walk()
+				if !ok {
+					return nil, false
+				}
+				a = append(a, e)
+			}
+			d.Token()
+			return a, true
+		}
+		return tok, true
+	}
+	return walk()
 }
 
 func FuzzXMLToJSON(f *testing.F) {
@@ -71,10 +129,17 @@ func FuzzXMLToJSON(f *testing.F) {
 		}
 		// Whatever XMLToJSON makes, JSONToXML turns into well-formed XML
 		// or refuses.
-		if x, err := c.JSONToXML(nil, j); err == nil {
-			if err := checkWellFormed(x); err != nil {
-				t.Fatalf("JSONToXML(%q) = %q, not well-formed: %v", j, x, err)
-			}
+		x, err := c.JSONToXML(nil, j)
+		if err != nil {
+			return
+		}
+		if err := checkWellFormed(x); err != nil {
+			t.Fatalf("JSONToXML(%q) = %q, not well-formed: %v", j, x, err)
+		}
+		// What XMLToJSON writes is canonical JSON, which survives
+		// JSON→XML→JSON byte for byte.
+		if j2, err := c.XMLToJSON(nil, x); err != nil || string(j2) != string(j) {
+			t.Fatalf("XMLToJSON(%q) = %s;\n back to XML %s\n and to JSON %s (%v)", in, j, x, j2, err)
 		}
 	})
 }
