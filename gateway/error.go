@@ -117,7 +117,7 @@ func (e *Error) Write(w http.ResponseWriter) {
 	}
 	h := w.Header()
 	for k, v := range e.Header {
-		h[k] = v
+		h[http.CanonicalHeaderKey(k)] = v // so that a "content-type" cannot add a second field
 	}
 	h.Set("Content-Type", ProblemContentType)
 	h.Set("Content-Length", strconv.Itoa(len(body)))

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strconv"
 	"testing"
 
 	"github.com/gatekit/gatekit/gateway"
@@ -61,5 +62,27 @@ func TestClientCannotSupplyInternalHeaders(t *testing.T) {
 				t.Errorf("other fields were dropped: %v", seen)
 			}
 		})
+	}
+}
+
+// TestProblemHeaderCannotDuplicateItsOwn: an Error's extra header under a
+// non-canonical name cannot add a second Content-Type or Content-Length.
+func TestProblemHeaderCannotDuplicateItsOwn(t *testing.T) {
+	w := httptest.NewRecorder()
+	(&gateway.Error{Status: 429, Header: http.Header{"content-type": {"text/html"}, "content-length": {"1"}, "retry-after": {"3"}}}).Write(w)
+	h := w.Result().Header
+	if got := h.Values("Content-Type"); len(got) != 1 || got[0] != gateway.ProblemContentType {
+		t.Errorf("Content-Type = %q", got)
+	}
+	if got := h.Values("Content-Length"); len(got) != 1 || got[0] != strconv.Itoa(w.Body.Len()) {
+		t.Errorf("Content-Length = %q for %d bytes", got, w.Body.Len())
+	}
+	if h.Get("Retry-After") != "3" {
+		t.Errorf("Retry-After = %q", h.Get("Retry-After"))
+	}
+	for k := range h {
+		if k != http.CanonicalHeaderKey(k) {
+			t.Errorf("non-canonical field %q written", k)
+		}
 	}
 }
