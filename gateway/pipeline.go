@@ -377,7 +377,15 @@ func writeError(w http.ResponseWriter, req *Request, err error, o *Options) {
 	p.Write(w)
 }
 
-var copyBufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+// Copy buffers: a small one for a reply of known small length (most API
+// replies), so that a thousand replies in flight do not hold 32 KiB each,
+// and a large one for the rest.
+const smallCopyBuf = 4 << 10
+
+var (
+	copyBufPool      = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+	smallCopyBufPool = sync.Pool{New: func() any { b := make([]byte, smallCopyBuf); return &b }}
+)
 
 // writeResponse copies resp to w: status, header, body (flushed as it
 // arrives when its length is unknown) and trailers.
@@ -429,7 +437,7 @@ func writeResponse(w http.ResponseWriter, req *Request, resp *Response, o *Optio
 	if bb, ok := resp.Body.(*bytesBody); ok {
 		_, err = bb.WriteTo(w)
 	} else {
-		err = copyBody(w, resp.Body, n < 0)
+		err = copyBody(w, resp.Body, n)
 	}
 	if err != nil {
 		if req.HTTP.Context().Err() != nil {
@@ -460,12 +468,18 @@ func (e readErr) Error() string        { return e.err.Error() }
 func (e readErr) Is(target error) bool { return target == errReadBody }
 func (e readErr) Unwrap() error        { return e.err }
 
-// copyBody copies body to w; with flush set it flushes after every read, so
-// event streams and long polls reach the client without delay.
-func copyBody(w http.ResponseWriter, body io.Reader, flush bool) error {
-	bp := copyBufPool.Get().(*[]byte)
-	defer copyBufPool.Put(bp)
+// copyBody copies body, of length n (negative when unknown), to w; when
+// the length is unknown it flushes after every read, so event streams and
+// long polls reach the client without delay.
+func copyBody(w http.ResponseWriter, body io.Reader, n int64) error {
+	pool := &copyBufPool
+	if 0 <= n && n <= smallCopyBuf {
+		pool = &smallCopyBufPool
+	}
+	bp := pool.Get().(*[]byte)
+	defer pool.Put(bp)
 	buf := *bp
+	flush := n < 0
 	var flusher http.Flusher
 	if flush {
 		if f, ok := w.(http.Flusher); ok {
