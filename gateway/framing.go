@@ -56,6 +56,9 @@ type framingScanner struct {
 	teVal  []byte // the first one, trimmed
 	badWhy string // why this head is refused, once known
 
+	lastPOST bool // the last request line was a POST's
+	skip     int  // CR and LF bytes still to skip before a request line
+
 	heads   int    // complete heads read
 	badFrom int    // index of the first refused head, or -1
 	reason  string // why
@@ -79,7 +82,10 @@ const (
 const maxChunkLine = 4096
 
 func newFramingScanner(maxHeaderBytes int) *framingScanner {
-	return &framingScanner{first: true, badFrom: -1, max: maxHeaderBytes + 4096}
+	// net/http reads a head of up to MaxHeaderBytes+4096 bytes from the
+	// connection, plus what its 4 KiB buffer already held: a line longer
+	// than this margin is one net/http refuses too.
+	return &framingScanner{first: true, badFrom: -1, max: maxHeaderBytes + 16<<10}
 }
 
 // next is called by the handler once per request on the connection, in
@@ -153,12 +159,21 @@ func (s *framingScanner) feed(p []byte) {
 				s.state = scanChunkSize
 			}
 		default: // a line-based state
+			if s.skip > 0 {
+				// net/http skips up to 4 CR and LF bytes after a POST (old
+				// clients sent a stray CRLF after the body).
+				for len(p) > 0 && s.skip > 0 && (p[0] == '\r' || p[0] == '\n') {
+					p, s.skip = p[1:], s.skip-1
+				}
+				if len(p) == 0 {
+					return
+				}
+				s.skip = 0
+			}
 			i := bytes.IndexByte(p, '\n')
 			if i < 0 {
 				if len(s.line)+len(p) > s.max {
-					// net/http answers 431 and closes: nothing to follow.
-					s.state = scanStopped
-					s.line = nil
+					s.refuse("a line longer than the header limit")
 					return
 				}
 				s.line = append(s.line, p...)
@@ -167,8 +182,7 @@ func (s *framingScanner) feed(p []byte) {
 			line := p[:i+1]
 			if len(s.line) > 0 {
 				if len(s.line)+len(line) > s.max {
-					s.state = scanStopped
-					s.line = nil
+					s.refuse("a line longer than the header limit")
 					return
 				}
 				s.line = append(s.line, line...)
@@ -193,6 +207,9 @@ func (s *framingScanner) startHead() {
 	s.te = 0
 	s.teVal = s.teVal[:0]
 	s.badWhy = ""
+	if s.lastPOST {
+		s.skip = 4
+	}
 }
 
 // onLine handles one complete line, its '\n' included.
@@ -225,7 +242,7 @@ func (s *framingScanner) headLine(raw []byte) {
 		// last word.
 		sp := bytes.LastIndexByte(line, ' ')
 		if sp < 0 {
-			s.state = scanStopped // net/http answers 400 and closes
+			s.refuse("a malformed request line")
 			return
 		}
 		switch string(line[sp+1:]) {
@@ -238,6 +255,7 @@ func (s *framingScanner) headLine(raw []byte) {
 			s.refuse("unsupported HTTP version")
 			return
 		}
+		s.lastPOST = bytes.HasPrefix(line, []byte("POST "))
 		if s.onHead != nil {
 			s.onHead(line[:sp])
 		}
@@ -256,14 +274,14 @@ func (s *framingScanner) headLine(raw []byte) {
 	}
 	colon := bytes.IndexByte(line, ':')
 	if colon <= 0 {
-		s.state = scanStopped // net/http answers 400 and closes
+		s.refuse("a malformed header line")
 		return
 	}
 	name, value := line[:colon], trimOWS(line[colon+1:])
 	switch {
 	case asciiEqualFold(name, "content-length"):
 		if s.hasCL && !bytes.Equal(s.clen, value) {
-			s.state = scanStopped // net/http refuses differing values
+			s.refuse("differing Content-Length values")
 			return
 		}
 		s.hasCL = true
@@ -289,23 +307,23 @@ func (s *framingScanner) endHead() {
 		s.refuse("both Content-Length and Transfer-Encoding")
 		return
 	case s.te > 0 && (s.te > 1 || !asciiEqualFold(s.teVal, "chunked")):
-		s.state = scanStopped // net/http answers 501 and closes
+		s.refuse("a Transfer-Encoding other than chunked")
 		return
+	}
+	var n uint64
+	if s.hasCL && s.te == 0 {
+		var err error
+		n, err = strconv.ParseUint(string(s.clen), 10, 63)
+		if err != nil || len(s.clen) == 0 || s.clen[0] == '+' {
+			s.refuse("a malformed Content-Length")
+			return
+		}
 	}
 	s.heads++
 	switch {
 	case s.te > 0:
 		s.state = scanChunkSize
-	case s.hasCL:
-		n, err := strconv.ParseUint(string(s.clen), 10, 63)
-		if err != nil || len(s.clen) == 0 || s.clen[0] == '+' {
-			s.state = scanStopped // net/http answers 400 and closes
-			return
-		}
-		if n == 0 {
-			s.startHead()
-			return
-		}
+	case n > 0:
 		s.state, s.remain = scanBody, n
 	default:
 		s.startHead()
@@ -399,8 +417,17 @@ func asciiEqualFold(b []byte, lower string) bool {
 type checkedConn struct {
 	net.Conn
 	scan *framingScanner
-	tls  *tls.ConnectionState // for HTTP/1.x over TLS, whose *tls.Conn this hides
 }
+
+// checkedTLSConn is a checked HTTP/1.x connection over TLS. It hides the
+// *tls.Conn from net/http, which therefore takes Request.TLS from its
+// ConnectionState method.
+type checkedTLSConn struct {
+	checkedConn
+	tc *tls.Conn
+}
+
+func (c *checkedTLSConn) ConnectionState() tls.ConnectionState { return c.tc.ConnectionState() }
 
 func (c *checkedConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
@@ -441,4 +468,14 @@ func (l checkedListener) Accept() (net.Conn, error) {
 	return &checkedConn{Conn: c, scan: newFramingScanner(l.maxHeaderBytes)}, nil
 }
 
-type checkedConnKey struct{}
+// scanner returns the framing scanner of a checked connection, or nil.
+func scanner(c net.Conn) *framingScanner {
+	switch c := c.(type) {
+	case *checkedConn:
+		return c.scan
+	case *checkedTLSConn:
+		return c.scan
+	}
+	return nil
+}
+

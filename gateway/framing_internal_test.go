@@ -30,6 +30,8 @@ func FuzzFramingScanner(f *testing.F) {
 		"POST /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3 \r\nabc\r\n10\r\n0123456789abcdef\r\n0\r\n\r\n",
 		"POST /a HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nxGET / HTTP/1.1\r\n\r\n",
 		"GET /a HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+		"POST /a HTTP/1.1\r\nContent-Length: 0\r\n\r\n\r\nPOST /b HTTP/1.1\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /c HTTP/1.1\r\n\r\n",
+		"POST /a HTTP/1.1\r\n\r\n\n\r\n\r\nGET /b HTTP/1.1\r\n\r\n",
 	} {
 		f.Add([]byte(s), uint16(7), uint16(40))
 	}
@@ -56,6 +58,18 @@ func FuzzFramingScanner(f *testing.F) {
 			if _, err := io.Copy(io.Discard, req.Body); err != nil {
 				break
 			}
+			if req.Method == "POST" {
+				// What net/http's server does before the next request.
+				peek, _ := br.Peek(4)
+				n := 0
+				for n < len(peek) && (peek[n] == '\r' || peek[n] == '\n') {
+					n++
+				}
+				br.Discard(n)
+			}
+		}
+		if s.state == scanStopped && s.badFrom < 0 {
+			t.Fatalf("the scanner stopped following the connection without refusing anything")
 		}
 
 		vouched := s.heads
@@ -132,5 +146,31 @@ func TestTLSListenerOutlivesTemporaryErrors(t *testing.T) {
 	case err := <-tl.errc:
 		t.Fatalf("a temporary error reached Serve: %v", err)
 	default:
+	}
+}
+
+// TestHijackStopsScanning: once any handler takes a connection over (a
+// WebSocket library, say), its bytes are no longer HTTP/1.x and the scanner
+// stops reading them.
+func TestHijackStopsScanning(t *testing.T) {
+	hs, err := (&Server{Handler: http.NotFoundHandler()}).httpServer(new(upgrades))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []net.Conn{
+		&checkedConn{scan: newFramingScanner(DefaultMaxHeaderBytes)},
+		&checkedTLSConn{checkedConn: checkedConn{scan: newFramingScanner(DefaultMaxHeaderBytes)}},
+	} {
+		scan := scanner(c)
+		scan.feed([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
+		hs.ConnState(c, http.StateActive)
+		if scan.state == scanStopped {
+			t.Fatal("stopped while still HTTP")
+		}
+		hs.ConnState(c, http.StateHijacked)
+		scan.feed(bytes.Repeat([]byte{0x81}, 100<<10)) // WebSocket frames, no newline
+		if scan.state != scanStopped || scan.badFrom >= 0 || len(scan.line) != 0 {
+			t.Fatalf("after hijack: state %v, refused from %d, %d bytes held", scan.state, scan.badFrom, len(scan.line))
+		}
 	}
 }

@@ -149,6 +149,21 @@ func TestServerRefusesAmbiguousFraming(t *testing.T) {
 			served: []string{"POST /a"},
 		},
 		{
+			name: "CR and LF after a POST, skipped as net/http does, then content-length and chunked",
+			raw: "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n\r\n" +
+				"POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled,
+			want: []int{200, 400}, closed: true,
+			served: []string{"POST /a"},
+		},
+		{
+			name: "a header line near net/http's limit, pipelined, then content-length and chunked",
+			raw: "GET /a HTTP/1.1\r\nHost: x\r\n\r\n" +
+				"GET /long HTTP/1.1\r\nHost: x\r\nX-Long: " + strings.Repeat("a", 71600) + "\r\n\r\n" +
+				"POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled,
+			want: []int{200, 200, 400}, closed: true,
+			served: []string{"GET /a", "GET /long"},
+		},
+		{
 			name: "well-framed pipelined requests are all served, in order",
 			raw: "POST /1 HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello" +
 				"POST /2 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n3  \r\nabc\r\n0\r\nX-Trailer: 1\r\n\r\n" +
@@ -366,4 +381,40 @@ func TestServerSlowClients(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestServerTLSEdgeCases(t *testing.T) {
+	pki := newTestPKI(t)
+	t.Run("plain HTTP to the TLS port is told so", func(t *testing.T) {
+		addr, _ := startServer(t, &gateway.Server{Handler: new(seenPaths), TLSConfig: &tls.Config{Certificates: []tls.Certificate{pki.serverCert}}, Logger: quietLogger()})
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, closed := exchange(t, conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		if !slices.Equal(got, []int{400}) || !closed {
+			t.Fatalf("replies %v, closed %v; want 400, closed", got, closed)
+		}
+	})
+	t.Run("a per-client config is held to TLS 1.2", func(t *testing.T) {
+		weak := &tls.Config{Certificates: []tls.Certificate{pki.serverCert}, MinVersion: tls.VersionTLS10}
+		addr, _ := startServer(t, &gateway.Server{Handler: new(seenPaths), Logger: quietLogger(), TLSConfig: &tls.Config{
+			GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) { return weak, nil },
+		}})
+		for _, tc := range []struct {
+			max uint16
+			ok  bool
+		}{{tls.VersionTLS11, false}, {tls.VersionTLS12, true}} {
+			conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pki.pool, MinVersion: tls.VersionTLS10, MaxVersion: tc.max})
+			if (err == nil) != tc.ok {
+				t.Errorf("max version %x: handshake error %v, want success %v", tc.max, err, tc.ok)
+			}
+			if err == nil {
+				conn.Close()
+			}
+		}
+		if weak.MinVersion != tls.VersionTLS10 {
+			t.Error("the application's config was changed")
+		}
+	})
 }

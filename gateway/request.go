@@ -334,7 +334,9 @@ type clientBody struct {
 
 func (b *clientBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
-	if err != nil && err != io.EOF && !b.failed.Load() {
+	// http.ErrBodyReadAfterClose is the transport's own doing: it closes
+	// the body when it gives up on the upstream, and may read once more.
+	if err != nil && err != io.EOF && err != http.ErrBodyReadAfterClose && !b.failed.Load() {
 		if _, tooBig := err.(*http.MaxBytesError); !tooBig { // answered 413 elsewhere
 			b.err = err
 			b.failed.Store(true)

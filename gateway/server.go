@@ -146,10 +146,17 @@ func (s *Server) httpServer(ups *upgrades) (*http.Server, error) {
 			return context.WithValue(context.Background(), upgradesKey{}, ups)
 		},
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
-			if cc, ok := c.(*checkedConn); ok {
-				return context.WithValue(ctx, checkedConnKey{}, cc)
+			if scan := scanner(c); scan != nil {
+				return context.WithValue(ctx, scannerKey{}, scan)
 			}
 			return ctx
+		},
+		ConnState: func(c net.Conn, st http.ConnState) {
+			if st == http.StateHijacked {
+				if scan := scanner(c); scan != nil {
+					scan.stop() // what follows (a WebSocket, say) is not HTTP/1.x
+				}
+			}
 		},
 	}
 	if s.TLSConfig != nil || s.CertFile != "" || s.ClientCAs != nil {
@@ -159,6 +166,17 @@ func (s *Server) httpServer(ups *upgrades) (*http.Server, error) {
 		}
 		if cfg.MinVersion < tls.VersionTLS12 {
 			cfg.MinVersion = tls.VersionTLS12
+		}
+		if get := cfg.GetConfigForClient; get != nil {
+			// A config chosen per client is held to the same minimum.
+			cfg.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+				c, err := get(hello)
+				if c != nil && c.MinVersion < tls.VersionTLS12 {
+					c = c.Clone()
+					c.MinVersion = tls.VersionTLS12
+				}
+				return c, err
+			}
 		}
 		if s.CertFile != "" || s.KeyFile != "" {
 			cert, err := tls.LoadX509KeyPair(s.CertFile, s.KeyFile)
@@ -223,8 +241,15 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			// The handshake happens in the listener, so that HTTP/1.x is
 			// checked after decryption; HTTP/2 is offered through ALPN
 			// (hs.TLSConfig lists "h2", so Serve sets up its server).
-			timeout := hs.ReadHeaderTimeout
-			if timeout <= 0 {
+			// As net/http bounds a handshake: the shortest of the read
+			// and write timeouts; and always some bound.
+			var timeout time.Duration
+			for _, d := range []time.Duration{hs.ReadHeaderTimeout, hs.ReadTimeout, hs.WriteTimeout} {
+				if d > 0 && (timeout == 0 || d < timeout) {
+					timeout = d
+				}
+			}
+			if timeout == 0 {
 				timeout = DefaultReadHeaderTimeout
 			}
 			tl := newTLSListener(ln, hs.TLSConfig.Clone(), timeout, hs.MaxHeaderBytes, s.logger())
@@ -283,6 +308,8 @@ func (s *Server) logger() *slog.Logger {
 	return slog.Default()
 }
 
+type scannerKey struct{}
+
 // guard is the server's first look at each request, before its handler:
 // the framing verdict for the request's connection, and the limits that
 // need no route. Its refusals close nothing but the request (and, for
@@ -302,11 +329,8 @@ func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if g.draining.Load() {
 		w.Header().Set("Connection", "close")
 	}
-	if c, ok := r.Context().Value(checkedConnKey{}).(*checkedConn); ok {
-		if c.tls != nil && r.TLS == nil {
-			r.TLS = c.tls // net/http saw the checkedConn, not the *tls.Conn
-		}
-		if why := c.scan.next(); why != "" {
+	if scan, ok := r.Context().Value(scannerKey{}).(*framingScanner); ok {
+		if why := scan.next(); why != "" {
 			w.Header().Set("Connection", "close")
 			(&Error{Status: http.StatusBadRequest, Detail: "the request is ambiguously framed: " + why}).Write(w)
 			return

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -73,6 +74,11 @@ func (l *tlsListener) handshake(c net.Conn) {
 	err := tc.HandshakeContext(ctx)
 	cancel()
 	if err != nil {
+		if re, ok := errors.AsType[tls.RecordHeaderError](err); ok && re.Conn != nil && looksLikeHTTP(re.RecordHeader) {
+			// As net/http does: say why, rather than just hang up.
+			re.Conn.SetWriteDeadline(time.Now().Add(time.Second))
+			io.WriteString(re.Conn, "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n")
+		}
 		if l.ctx.Err() == nil {
 			l.log.Debug("gateway: TLS handshake failed", "remote", c.RemoteAddr().String(), "err", err)
 		}
@@ -80,14 +86,24 @@ func (l *tlsListener) handshake(c net.Conn) {
 		return
 	}
 	var out net.Conn = tc
-	if st := tc.ConnectionState(); st.NegotiatedProtocol != "h2" {
-		out = &checkedConn{Conn: tc, scan: newFramingScanner(l.maxHeaderBytes), tls: &st}
+	if tc.ConnectionState().NegotiatedProtocol != "h2" {
+		out = &checkedTLSConn{checkedConn{Conn: tc, scan: newFramingScanner(l.maxHeaderBytes)}, tc}
 	}
 	select {
 	case l.conns <- out:
 	case <-l.ctx.Done():
 		out.Close()
 	}
+}
+
+// looksLikeHTTP reports whether the first bytes of what should have been
+// a TLS record are the start of a plain-text HTTP request.
+func looksLikeHTTP(hdr [5]byte) bool {
+	switch string(hdr[:]) {
+	case "GET /", "HEAD ", "POST ", "PUT /", "OPTIO", "DELET", "PATCH", "CONNE", "TRACE":
+		return true
+	}
+	return false
 }
 
 func (l *tlsListener) Accept() (net.Conn, error) {

@@ -26,9 +26,6 @@ func serveUpgrade(w http.ResponseWriter, req *Request, resp *Response, o *Option
 		return
 	}
 	defer conn.Close()
-	if c, ok := conn.(*checkedConn); ok {
-		c.scan.stop() // what follows is not HTTP/1.x
-	}
 	if t, ok := req.HTTP.Context().Value(upgradesKey{}).(*upgrades); ok {
 		if !t.add(conn) {
 			return // the server is shutting down
