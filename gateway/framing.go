@@ -478,4 +478,3 @@ func scanner(c net.Conn) *framingScanner {
 	}
 	return nil
 }
-
