@@ -219,6 +219,9 @@ func run(ctx context.Context, cfg config, progress io.Writer) (*report, error) {
 		if cfg.tokenCache {
 			argv = append(argv, "-token-cache")
 		}
+		if cfg.h1 {
+			argv = append(argv, "-h1")
+		}
 		if cfg.profile {
 			argv = append(argv, "-pprof", pprofAddr)
 		}

@@ -71,6 +71,9 @@ func (r *report) markdown() string {
 	if cfg.tokenCache {
 		fmt.Fprintf(&b, "- gatekit API route: verified-token cache on\n")
 	}
+	if cfg.h1 {
+		fmt.Fprintf(&b, "- gatekit: upstream requests through proxy/h1's transport\n")
+	}
 	b.WriteString("\nRatios divide the row's figure by nginx's, or by direct's: above 1 is better for requests/s, worse for latencies.\n\n")
 
 	med := map[string]result{}

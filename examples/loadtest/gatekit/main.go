@@ -29,11 +29,12 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:9002", "address to listen on")
 	upstream := flag.String("upstream", "http://127.0.0.1:9000", "upstream URL")
 	tokenCache := flag.Bool("token-cache", false, "cache verified tokens on the API route (routes.Config.TokenCache)")
+	useH1 := flag.Bool("h1", false, "send upstream requests through proxy/h1's transport (routes.Config.H1)")
 	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this side address (such as 127.0.0.1:6060); empty: off")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
 
-	h, err := routes.New(routes.Config{Upstream: *upstream, TokenCache: *tokenCache})
+	h, err := routes.New(routes.Config{Upstream: *upstream, TokenCache: *tokenCache, H1: *useH1})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -30,6 +30,7 @@ import (
 	"github.com/gatekit/gatekit/auth"
 	"github.com/gatekit/gatekit/gateway"
 	"github.com/gatekit/gatekit/proxy"
+	"github.com/gatekit/gatekit/proxy/h1"
 	"github.com/gatekit/gatekit/ratelimit"
 	"github.com/gatekit/gatekit/transform"
 	"github.com/gatekit/gatekit/validate"
@@ -47,6 +48,9 @@ type Config struct {
 	// authenticator (auth.JWTConfig.Cache), so that a repeated token skips
 	// signature verification.
 	TokenCache bool
+	// H1 sends the upstream requests through proxy/h1's lean HTTP/1.1
+	// transport instead of net/http's.
+	H1 bool
 }
 
 // DemoKey is the HS256 key used when Config.Key is nil. It is public: a
@@ -106,6 +110,9 @@ func build(cfg Config, transport http.RoundTripper) (*gateway.Router, error) {
 	key := cfg.Key
 	if key == nil {
 		key = DemoKey
+	}
+	if transport == nil && cfg.H1 {
+		transport = h1.New(h1.Config{})
 	}
 	up, err := proxy.HTTP(proxy.HTTPConfig{Targets: []string{cfg.Upstream}, Transport: transport})
 	if err != nil {
