@@ -185,3 +185,38 @@ func TestValidateAllocs(t *testing.T) {
 	}
 	t.Logf("allocations: validator %.0f, jsonschema %.0f", got, want)
 }
+
+// TestFastPathAllocs guards the point of the fast path: a valid body for
+// an eligible schema (the load test's order schema) is checked without
+// allocating.
+func TestFastPathAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are noisy under -race")
+	}
+	v := mustNew(t, validate.Config{Body: validate.Schema{JSON: `{
+		"type": "object",
+		"required": ["customer", "sku", "quantity", "price", "currency"],
+		"additionalProperties": false,
+		"properties": {
+			"customer": {"type": "string", "pattern": "^c-[0-9]{3,8}$"},
+			"sku":      {"type": "string", "minLength": 3, "maxLength": 32},
+			"quantity": {"type": "integer", "minimum": 1, "maximum": 1000},
+			"price":    {"type": "string", "pattern": "^[0-9]{1,9}\\.[0-9]{2}$"},
+			"currency": {"enum": ["EUR", "GBP", "USD"]}
+		}
+	}`}})
+	body := []byte(`{"customer":"c-100","sku":"SKU-12345","quantity":3,"price":"19.99","currency":"EUR"}`)
+	r := httptest.NewRequest("POST", "/orders", bytes.NewReader(body))
+	r.Header.Set("Content-Type", "application/json")
+	req := gateway.NewRequest(r)
+	req.SetBody(body)
+	ctx := context.Background()
+	got := testing.AllocsPerRun(100, func() {
+		if err := v.Validate(ctx, req); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if got != 0 {
+		t.Errorf("Validate allocates %.0f times on the fast path, want 0", got)
+	}
+}

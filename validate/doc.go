@@ -47,7 +47,7 @@
 // stream it to the upstream. A body is first scanned for its nesting
 // depth (a byte scan that costs a few percent of decoding and cannot
 // overflow the stack), then decoded once, with numbers kept exact, and
-// validated.
+// validated, unless the fast path (below) accepts it first.
 //
 // # Schemas
 //
@@ -59,4 +59,31 @@
 // New with ErrRemoteRef unless Config.AllowRemote lists its prefix, so a
 // schema can never make the gateway read other files or call other hosts.
 // All of it is compiled by New: a request never loads anything.
+//
+// # Fast path
+//
+// New also looks at each compiled schema, and when it keeps to a simple
+// subset, a valid body is checked in one scan of its bytes, without
+// decoding it into a tree and without allocating: for a small object
+// schema that is several times faster than decoding and validating. The
+// subset is any nesting of these keywords:
+//
+//   - type, enum and const (of strings, numbers, booleans and null);
+//   - minLength, maxLength and pattern (the library's own compiled regexp);
+//   - minimum, maximum, exclusiveMinimum, exclusiveMaximum and multipleOf,
+//     whose values are exact fractions of 64-bit integers;
+//   - properties, required, additionalProperties true or false (not a
+//     schema), minProperties and maxProperties, with at most 64 names;
+//   - items (one schema for every item), minItems and maxItems;
+//   - the schemas true and false, and annotations (title, default, and
+//     formats and content keywords the library does not assert).
+//
+// A schema with anything else ($ref, allOf, anyOf, oneOf, not, if,
+// patternProperties, propertyNames, dependent*, unevaluated*, prefixItems,
+// uniqueItems, contains, an asserted format) is validated the usual way
+// throughout. The fast path only ever accepts: a body it would refuse, or
+// cannot judge exactly (a member name given twice, a number beyond 19
+// significant digits), is decoded and validated as before, so refusals
+// are the same, word for word, with it or without. Nothing in the API
+// turns it on or off or reports it; BenchmarkFastPath measures it.
 package validate

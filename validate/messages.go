@@ -2,6 +2,7 @@ package validate
 
 import (
 	"math/big"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -55,7 +56,9 @@ func (v *Validator) message(e *jsonschema.ValidationError) string {
 	case *kind.AdditionalProperties:
 		names := make([]string, 0, len(k.Properties))
 		size := 0
-		for _, p := range k.Properties {
+		// The library lists them in map order; sort them so that the
+		// same body always gets the same message.
+		for _, p := range slices.Sorted(slices.Values(k.Properties)) {
 			if size > 200 {
 				names = append(names, "...")
 				break

@@ -144,6 +144,7 @@ type Validator struct {
 	maxBytes     int64
 
 	body         *jsonschema.Schema
+	bodyFast     *fastNode // nil: body is beyond the fast path's subset
 	bodyOptional bool
 	maxDepth     int
 	maxErrors    int
@@ -154,6 +155,7 @@ type Validator struct {
 type replyRule struct {
 	status int
 	schema *jsonschema.Schema
+	fast   *fastNode
 }
 
 var (
@@ -242,6 +244,7 @@ func New(cfg Config) (*Validator, error) {
 		if v.body, err = sc.compile(cfg.Body, "request body"); err != nil {
 			return fail(err)
 		}
+		v.bodyFast = compileFast(v.body)
 	}
 	for _, r := range cfg.Replies {
 		name := "reply 2xx"
@@ -263,7 +266,7 @@ func New(cfg Config) (*Validator, error) {
 		if err != nil {
 			return fail(err)
 		}
-		v.replies = append(v.replies, replyRule{status: r.Status, schema: sch})
+		v.replies = append(v.replies, replyRule{status: r.Status, schema: sch, fast: compileFast(sch)})
 	}
 	return v, nil
 }
@@ -372,6 +375,11 @@ func (v *Validator) checkBody(b []byte) error {
 			}}},
 		}
 	}
+	if v.bodyFast != nil && v.bodyFast.check(b, v.maxDepth) == fastAccept {
+		return nil
+	}
+	// Refusals, and bodies the fast path cannot judge, take the library's
+	// path, so that what a client sees does not depend on the fast path.
 	doc, err := decodeJSON(b)
 	if err != nil {
 		se := err.(*syntaxError)
@@ -440,13 +448,14 @@ func (v *Validator) TransformResponse(ctx context.Context, req *gateway.Request,
 		status = http.StatusOK
 	}
 	var sch *jsonschema.Schema
+	var fast *fastNode
 	for _, r := range v.replies {
 		if r.status == status {
-			sch = r.schema
+			sch, fast = r.schema, r.fast
 			break
 		}
 		if r.status == 0 && status >= 200 && status <= 299 {
-			sch = r.schema
+			sch, fast = r.schema, r.fast
 		}
 	}
 	if sch == nil || req.HTTP.Method == http.MethodHead || status == http.StatusNoContent || status == http.StatusNotModified {
@@ -474,6 +483,9 @@ func (v *Validator) TransformResponse(ctx context.Context, req *gateway.Request,
 	}
 	if off := tooDeep(b, v.maxDepth); off >= 0 {
 		return fail("nests deeper than " + strconv.Itoa(v.maxDepth) + " levels")
+	}
+	if fast != nil && fast.check(b, v.maxDepth) == fastAccept {
+		return nil
 	}
 	doc, err := decodeJSON(b)
 	if err != nil {
