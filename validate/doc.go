@@ -46,8 +46,11 @@
 // body is read. Only a route with a Body schema reads the body; the others
 // stream it to the upstream. A body is first scanned for its nesting
 // depth (a byte scan that costs a few percent of decoding and cannot
-// overflow the stack), then decoded once, with numbers kept exact, and
-// validated, unless the fast path (below) accepts it first.
+// overflow the stack) and for numbers beyond 1000 digits or an exponent
+// beyond ±1000 (400: the exact value of 1e999999, 13 bytes, would take the
+// schema library tens of milliseconds to build), then decoded once, with
+// numbers kept exact, and validated, unless the fast path (below) accepts
+// it first.
 //
 // # Schemas
 //

@@ -386,8 +386,8 @@ func parseNum(b []byte) (fastNum, bool) {
 			i++
 		}
 		for ; i < len(b); i++ {
-			if e = e*10 + int(b[i]-'0'); e > 10000 {
-				return x, false // big.Rat may refuse it: let the library say
+			if e = e*10 + int(b[i]-'0'); e > maxNumberExponent {
+				return x, false // the library path refuses it (hugeNumber)
 			}
 		}
 		if eneg {

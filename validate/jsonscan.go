@@ -57,6 +57,68 @@ func tooDeep(b []byte, max int) int {
 	return -1
 }
 
+// Bounds on the numbers the validator decodes: the schema library holds
+// numbers exactly (big.Rat), and 1e999999, 13 bytes, expands to a number of
+// a million digits: tens of milliseconds of CPU for each such number. No
+// API needs numbers near these bounds.
+const (
+	maxNumberDigits   = 1000 // digits in the integer and fraction parts
+	maxNumberExponent = 1000 // magnitude of the exponent
+)
+
+// hugeNumber returns the offset of the first number in b (outside strings)
+// with more than maxNumberDigits digits or an exponent beyond
+// maxNumberExponent, or -1. Like tooDeep it is a byte scan run before the
+// decoder.
+func hugeNumber(b []byte) int {
+	for i := 0; i < len(b); i++ {
+		switch c := b[i]; {
+		case c == '"':
+			for {
+				j := bytes.IndexByte(b[i+1:], '"')
+				if j < 0 {
+					return -1
+				}
+				i += j + 1
+				k := i - 1
+				for k >= 0 && b[k] == '\\' {
+					k--
+				}
+				if (i-1-k)%2 == 0 {
+					break
+				}
+			}
+		case c == '-' || '0' <= c && c <= '9':
+			start, digits := i, 0
+			for ; i < len(b) && (b[i] == '-' || b[i] == '.' || '0' <= b[i] && b[i] <= '9'); i++ {
+				if b[i] != '-' && b[i] != '.' {
+					digits++
+				}
+			}
+			if digits > maxNumberDigits {
+				return start
+			}
+			if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+				i++
+				if i < len(b) && (b[i] == '+' || b[i] == '-') {
+					i++
+				}
+				for i < len(b) && b[i] == '0' {
+					i++
+				}
+				exp := 0
+				for ; i < len(b) && '0' <= b[i] && b[i] <= '9'; i++ {
+					if exp = exp*10 + int(b[i]-'0'); exp > maxNumberExponent {
+						return start
+					}
+				}
+			}
+			i-- // the loop's i++ looks at the byte after the number
+		}
+	}
+	return -1
+}
+
 // decodeJSON decodes b as one JSON value with the jsonschema library's
 // decoder, which keeps numbers exact (json.Number). A malformed b yields a
 // *syntaxError saying where.

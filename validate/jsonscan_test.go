@@ -1,8 +1,12 @@
 package validate
 
 import (
+	"bytes"
+	"encoding/json"
+	"math/big"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestTooDeep(t *testing.T) {
@@ -54,4 +58,42 @@ func BenchmarkTooDeep(b *testing.B) {
 			b.Fatal("too deep")
 		}
 	}
+}
+
+// FuzzHugeNumber: hugeNumber points at the start of a number that is over
+// the bounds, and, on a valid document it passes, every number converts to
+// an exact big.Rat quickly (it is what the schema library does).
+func FuzzHugeNumber(f *testing.F) {
+	for _, s := range []string{`{"n":1e999999}`, `[1e1000,-0.5e-1000]`, `{"s":"1e9999","n":12}`, `[` + strings.Repeat("7", 1001) + `]`, `1E+0000000001001`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		off := hugeNumber(b)
+		if off >= 0 {
+			if c := b[off]; c != '-' && (c < '0' || c > '9') {
+				t.Fatalf("offset %d is at %q, not a number", off, c)
+			}
+			return
+		}
+		if !json.Valid(b) {
+			return
+		}
+		d := json.NewDecoder(bytes.NewReader(b))
+		d.UseNumber()
+		for {
+			tok, err := d.Token()
+			if err != nil {
+				return
+			}
+			if n, ok := tok.(json.Number); ok {
+				start := time.Now()
+				if _, ok := new(big.Rat).SetString(string(n)); !ok {
+					t.Fatalf("%s does not convert", n)
+				}
+				if d := time.Since(start); d > 100*time.Millisecond {
+					t.Fatalf("%.40s took %v to convert", n, d)
+				}
+			}
+		}
+	})
 }

@@ -375,6 +375,17 @@ func (v *Validator) checkBody(b []byte) error {
 			}}},
 		}
 	}
+	if off := hugeNumber(b); off >= 0 {
+		line, col := position(b, off)
+		return &gateway.Error{
+			Status: http.StatusBadRequest,
+			Detail: "the request body has a number with more than " + strconv.Itoa(maxNumberDigits) + " digits or an exponent beyond ±" + strconv.Itoa(maxNumberExponent),
+			Extensions: map[string]any{"errors": []Violation{{
+				Message: "number out of range",
+				Offset:  int64(off), Line: line, Column: col,
+			}}},
+		}
+	}
 	if v.bodyFast != nil && v.bodyFast.check(b, v.maxDepth) == fastAccept {
 		return nil
 	}
@@ -483,6 +494,9 @@ func (v *Validator) TransformResponse(ctx context.Context, req *gateway.Request,
 	}
 	if off := tooDeep(b, v.maxDepth); off >= 0 {
 		return fail("nests deeper than " + strconv.Itoa(v.maxDepth) + " levels")
+	}
+	if off := hugeNumber(b); off >= 0 {
+		return fail("has a number out of range")
 	}
 	if fast != nil && fast.check(b, v.maxDepth) == fastAccept {
 		return nil

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatekit/gatekit/gateway"
 	"github.com/gatekit/gatekit/validate"
@@ -556,5 +557,50 @@ func TestConcurrentUse(t *testing.T) {
 	}
 	for range 8 {
 		<-done
+	}
+}
+
+// TestHugeNumbers: numbers whose exact value would take the schema library
+// milliseconds to build are refused before decoding, whether or not the
+// schema takes the fast path; numbers within the bounds are judged as ever.
+func TestHugeNumbers(t *testing.T) {
+	schemas := map[string]string{
+		"fast path": `{"type":"object","properties":{"n":{"type":"number"}}}`,
+		"library":   `{"type":"object","properties":{"n":{"type":"number","format":"double"}}}`,
+	}
+	cases := []struct {
+		body string
+		ok   bool
+	}{
+		{`{"n":1e1000}`, true},
+		{`{"n":1e-1000}`, true},
+		{`{"n":1E+0001000}`, true},
+		{`{"n":1e1001}`, false},
+		{`{"n":-2.5e-999999}`, false},
+		{`{"n":1e999999}`, false},
+		{`{"n":` + strings.Repeat("9", 1000) + `}`, true},
+		{`{"n":` + strings.Repeat("9", 600) + "." + strings.Repeat("9", 401) + `}`, false},
+		{`{"s":"1e999999","n":1}`, true},
+	}
+	for name, schema := range schemas {
+		v, err := validate.New(validate.Config{Body: validate.Schema{JSON: schema}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range cases {
+			r := httptest.NewRequest("POST", "/", strings.NewReader(tc.body))
+			r.Header.Set("Content-Type", "application/json")
+			start := time.Now()
+			err := v.Validate(context.Background(), gateway.NewRequest(r))
+			if (err == nil) != tc.ok {
+				t.Errorf("%s: %.40s: err %v, want ok %v", name, tc.body, err, tc.ok)
+			}
+			if e, ok := err.(*gateway.Error); err != nil && (!ok || e.Status != 400 || !strings.Contains(e.Detail, "exponent")) {
+				t.Errorf("%s: %.40s: err %v, want 400 naming the bounds", name, tc.body, err)
+			}
+			if d := time.Since(start); d > time.Second {
+				t.Errorf("%s: %.40s took %v", name, tc.body, d)
+			}
+		}
 	}
 }
