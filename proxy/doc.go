@@ -11,7 +11,12 @@
 //     unchanged but for a Location that names the internal address (made
 //     the client's), failures answered 502, 503, 504 or 413 as
 //     problem+json, and a reply that fails mid-body cut off so that the
-//     client sees it truncated.
+//     client sees it truncated. Its transport is net/http's unless
+//     HTTPConfig.Transport says otherwise; for plain-http backends the
+//     subpackage h1 offers a leaner one (proxy/h1: no goroutines per
+//     connection; 1.60× httputil.ReverseProxy's throughput where net/http's
+//     gave 1.34×, examples/loadtest/RESULTS.md), with the limits its
+//     documentation lists.
 //   - Function: an in-process Go function, with a per-call timeout and
 //     panics and errors turned into 502s (Function), or a handler written
 //     for AWS API Gateway's Lambda proxy integration, payload 2.0 or 1.0,
