@@ -35,7 +35,7 @@
 //     is flushed to the connection before the next read.
 //   - httptrace: GetConn, GotConn, WroteRequest (after the body, or with the
 //     error that stopped it), Got100Continue, and Got1xxResponse for every
-//     1xx but 101 (at most 5 in a row, as net/http); an error from
+//     1xx but 101 (up to 1,000 in a row; 5 without the hook); an error from
 //     Got1xxResponse fails the round trip.
 //   - A 101 Switching Protocols reply with Upgrade and Connection: upgrade
 //     fields has a Body that is an io.ReadWriteCloser over the connection.

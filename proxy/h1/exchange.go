@@ -11,9 +11,15 @@ import (
 	"time"
 )
 
-// max1xx is how many interim replies may precede the final one, as in
-// net/http.
-const max1xx = 5
+// max1xx is how many interim replies may precede the final one when
+// nobody is told of them; max1xxRelayed when a Got1xxResponse hook relays
+// them (net/http sets no count then: an upstream may send 102 Processing
+// for as long as it works, bounded by the caller's deadline, and this
+// bound only stops one that sends nothing else).
+const (
+	max1xx        = 5
+	max1xxRelayed = 1000
+)
 
 // earlyReplyWait is how long a reply is waited for after the request failed
 // to be written: an upstream that answered early and closed its end made
@@ -27,6 +33,8 @@ type exchange struct {
 	w     plan
 	body  io.ReadCloser // nil: none
 	trace *httptrace.ClientTrace
+
+	probe [1]byte // reads past a body's announced length
 
 	bodyTouched bool // the body has been read from
 	bodyClosed  bool // and closed, once sent whole
@@ -45,6 +53,12 @@ func (x *exchange) run(ctx context.Context) (*http.Response, error) {
 
 	x.writeHead()
 	var writeErr, bodyErr error
+	if x.body == nil && (x.w.chunked || x.w.length > 0) {
+		// A retry whose GetBody gave no body: the head announced one, so
+		// end it (chunked) or fail (a length) rather than leave the
+		// connection waiting for bytes that never come.
+		x.body = http.NoBody
+	}
 	if x.body != nil {
 		writeErr, bodyErr = x.writeBody()
 	}
@@ -113,7 +127,11 @@ func (x *exchange) read(ctx context.Context, stop func() bool, reuse, early bool
 		if h.code/100 != 1 || h.code == http.StatusSwitchingProtocols {
 			break
 		}
-		if n == max1xx {
+		limit := max1xx
+		if x.trace != nil && x.trace.Got1xxResponse != nil {
+			limit = max1xxRelayed
+		}
+		if n == limit {
 			return fail(malformed("too many 1xx informational responses"))
 		}
 		if h.code == http.StatusContinue && x.trace != nil && x.trace.Got100Continue != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/textproto"
 	"slices"
 	"strconv"
 	"strings"
@@ -78,6 +79,15 @@ func checkRequest(req *http.Request) (plan, error) {
 			if !validValue(v) {
 				// The value is not quoted: it may be a secret.
 				return w, fmt.Errorf("h1: invalid header field value for %q", k)
+			}
+		}
+	}
+	for k, vv := range req.Trailer {
+		// Values a body fills in while it streams are checked again when
+		// they are written.
+		for _, v := range vv {
+			if !validValue(v) {
+				return w, fmt.Errorf("h1: invalid trailer field value for %q", k)
 			}
 		}
 	}
@@ -173,7 +183,9 @@ func (x *exchange) writeHead() {
 	}
 	var arr [32]string
 	for _, k := range sortedKeys(arr[:0], req.Header) {
-		switch k {
+		// In any spelling: a "transfer-encoding" set by a stage beside the
+		// Content-Length written here would make the request ambiguous.
+		switch textproto.CanonicalMIMEHeaderKey(k) {
 		case "Host", "User-Agent", "Content-Length", "Transfer-Encoding", "Trailer":
 			continue
 		}
@@ -263,6 +275,13 @@ func (x *exchange) writeBody() (writeErr, bodyErr error) {
 	if !w.chunked && remaining > 0 {
 		return nil, fmt.Errorf("h1: ContentLength=%d with Body length %d", w.length, sent)
 	}
+	if !w.chunked {
+		// A body longer than it said: refused, as net/http does, rather
+		// than cut short without a word.
+		if n, _ := io.ReadFull(x.body, x.probe[:]); n > 0 {
+			return nil, fmt.Errorf("h1: ContentLength=%d with a longer Body", w.length)
+		}
+	}
 	if w.chunked {
 		bw.WriteString("0\r\n")
 		if t := x.req.Trailer; len(t) > 0 {
@@ -270,7 +289,8 @@ func (x *exchange) writeBody() (writeErr, bodyErr error) {
 			for _, k := range sortedKeys(arr[:0], t) {
 				for _, v := range t[k] {
 					if !validValue(v) {
-						return nil, fmt.Errorf("h1: invalid trailer field value for %q", k)
+						// The request's fault, not the body's reading.
+						return fmt.Errorf("h1: invalid trailer field value for %q", k), nil
 					}
 				}
 				writeField(x, http.CanonicalHeaderKey(k), t[k])
