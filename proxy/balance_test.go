@@ -33,7 +33,7 @@ func lbBackend(t testing.TB, name string, h http.HandlerFunc) *httptest.Server {
 // lbUpstream builds an upstream, closed when the test ends.
 func lbUpstream(t testing.TB, cfg HTTPConfig) *HTTPUpstream {
 	t.Helper()
-	u, err := HTTP(cfg)
+	u, err := HTTP(h1FromEnv(t, cfg))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,6 @@ import (
 	"net/http/httptrace"
 	"net/netip"
 	"net/textproto"
-	"os"
 	"runtime"
 	"slices"
 	"strings"
@@ -31,7 +30,6 @@ import (
 
 	"github.com/gatekit/gatekit/gateway"
 	"github.com/gatekit/gatekit/proxy"
-	"github.com/gatekit/gatekit/proxy/h1"
 )
 
 func TestMain(m *testing.M) {
@@ -49,19 +47,7 @@ func newBackend(t testing.TB, h http.HandlerFunc) *httptest.Server {
 // newProxy builds an HTTP upstream, closed when the test ends.
 func newProxy(t testing.TB, cfg proxy.HTTPConfig) *proxy.HTTPUpstream {
 	t.Helper()
-	// GATEKIT_TEST_TRANSPORT=h1 runs the suite on proxy/h1's transport
-	// wherever the upstream would build its own and every target is http.
-	if os.Getenv("GATEKIT_TEST_TRANSPORT") == "h1" && cfg.Transport == nil && len(cfg.Targets) > 0 {
-		plain := true
-		for _, s := range cfg.Targets {
-			plain = plain && strings.HasPrefix(s, "http://")
-		}
-		if plain {
-			tr := h1.New(h1.Config{DialTimeout: cfg.DialTimeout})
-			t.Cleanup(tr.CloseIdleConnections) // after up.Close, registered below
-			cfg.Transport = tr
-		}
-	}
+	cfg = proxy.H1FromEnv(t, cfg) // GATEKIT_TEST_TRANSPORT=h1
 	up, err := proxy.HTTP(cfg)
 	if err != nil {
 		t.Fatal(err)
