@@ -36,10 +36,10 @@ type exchange struct {
 
 	probe [1]byte // reads past a body's announced length
 
-	bodyTouched bool // the body has been read from
-	bodyClosed  bool // and closed, once sent whole
-	wroteAny    bool // bytes went out on the connection
-	connFailed  bool // the connection failed (not the body, nor the reply's syntax)
+	bodyTouched bool  // the body has been read from
+	bodyClosed  bool  // and closed, once sent whole
+	written0    int64 // the connection's byte count when the exchange began
+	connFailed  bool  // the connection failed (not the body, nor the reply's syntax)
 }
 
 // run writes the request and reads the reply.
@@ -50,6 +50,7 @@ func (x *exchange) run(ctx context.Context) (*http.Response, error) {
 		stop = context.AfterFunc(ctx, c.abort)
 	}
 	c.p.got = false
+	x.written0 = c.nwrite
 
 	x.writeHead()
 	var writeErr, bodyErr error
@@ -81,7 +82,7 @@ func (x *exchange) run(ctx context.Context) (*http.Response, error) {
 			return nil, err
 		}
 		x.connFailed = true
-		if x.bodyTouched && x.wroteAny {
+		if x.bodyTouched && x.wroteAny() {
 			// The upstream may have replied without reading it all.
 			c.nc.SetReadDeadline(time.Now().Add(earlyReplyWait))
 			if resp, err := x.read(ctx, stop, false, true); err == nil {
@@ -191,10 +192,14 @@ func (x *exchange) retryable(ctx context.Context) bool {
 	switch {
 	case !x.c.reused || !x.connFailed || x.c.p.got || ctx.Err() != nil:
 		return false
-	case x.wroteAny && !isIdempotent(x.req):
+	case x.wroteAny() && !isIdempotent(x.req):
 		return false
 	case x.bodyTouched && x.req.GetBody == nil:
 		return false
 	}
 	return true
 }
+
+// wroteAny reports whether any byte of the request went out on the
+// connection.
+func (x *exchange) wroteAny() bool { return x.c.nwrite > x.written0 }

@@ -205,6 +205,7 @@ type conn struct {
 	rc     syscall.RawConn // nil: no liveness check
 	br     *bufio.Reader
 	bw     *bufio.Writer
+	nwrite int64 // bytes written to nc, counted under bw
 	reused bool
 	idleAt time.Time
 	timer  *time.Timer // closes the connection once idle too long; guarded by t.mu
@@ -246,8 +247,8 @@ func (t *Transport) getConn(ctx context.Context, key string, trace *httptrace.Cl
 		key: key,
 		nc:  nc,
 		br:  bufio.NewReaderSize(nc, t.rbuf),
-		bw:  bufio.NewWriterSize(nc, t.wbuf),
 	}
+	c.bw = bufio.NewWriterSize(countingWriter{c}, t.wbuf)
 	c.p = parser{br: c.br, limit: t.maxHeader}
 	if sc, ok := nc.(syscall.Conn); ok {
 		if rc, err := sc.SyscallConn(); err == nil {
@@ -375,3 +376,14 @@ func isIdempotent(req *http.Request) bool {
 }
 
 var _ io.ReadWriteCloser = (*upgraded)(nil)
+
+// countingWriter counts what reaches the connection, including writes
+// bufio makes on its own and the part of a write that failed, so that a
+// request is retried only when not one byte of it went out.
+type countingWriter struct{ c *conn }
+
+func (w countingWriter) Write(p []byte) (int, error) {
+	n, err := w.c.nc.Write(p)
+	w.c.nwrite += int64(n)
+	return n, err
+}

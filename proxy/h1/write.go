@@ -306,11 +306,7 @@ func (x *exchange) flush() error {
 	if x.c.bw.Buffered() == 0 {
 		return nil
 	}
-	err := x.c.bw.Flush()
-	if err == nil {
-		x.wroteAny = true
-	}
-	return err
+	return x.c.bw.Flush()
 }
 
 // hasTokenIn reports whether one of the comma-separated lists vv holds
