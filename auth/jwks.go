@@ -1,7 +1,9 @@
 package auth
 
 import (
+	"bytes"
 	"context"
+	"crypto"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +11,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -397,9 +400,33 @@ func (j *JWKS) fetch() error {
 		}
 		return err
 	}
+	if old := j.set.Load(); old != nil && sameKeys(old.all, keys) {
+		// Unchanged: the set stays the one in use, so that what was
+		// verified with it (JWTConfig.Cache) stays valid.
+		j.log.Debug("auth: JWKS unchanged", "url", j.logURL, "keys", len(keys))
+		return nil
+	}
 	j.set.Store(newKeySet(keys))
 	j.log.Debug("auth: JWKS loaded", "url", j.logURL, "keys", len(keys))
 	return nil
+}
+
+// sameKeys reports whether a and b hold the same keys, in the same order,
+// with the same IDs and algorithms.
+func sameKeys(a, b []Key) bool {
+	return slices.EqualFunc(a, b, func(x, y Key) bool {
+		if x.ID != y.ID || !slices.Equal(x.Algorithms, y.Algorithms) {
+			return false
+		}
+		switch xk := x.Key.(type) {
+		case []byte:
+			yk, ok := y.Key.([]byte)
+			return ok && bytes.Equal(xk, yk)
+		case interface{ Equal(crypto.PublicKey) bool }:
+			return xk.Equal(y.Key)
+		}
+		return false
+	})
 }
 
 // get fetches and parses the set.

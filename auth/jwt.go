@@ -122,7 +122,8 @@ type JWTConfig struct {
 	// is never cached, and a token that differs in any byte (another
 	// signature on the same claims) is verified afresh. The cache belongs
 	// to this authenticator alone, and is flushed whenever the key set
-	// changes (a JWKS refresh or fetch), so a rotated-out key stops
+	// changes (a JWKS fetch that brings different keys; one that brings the
+	// same keys keeps the cache), so a rotated-out key stops
 	// vouching at once. Keys must be StaticKeys, a *JWKS or DiscoverJWKS:
 	// JWT fails on a key source whose changes the cache cannot see.
 	Cache TokenCacheConfig

@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/base64"
@@ -393,6 +394,18 @@ func TestTokenCacheJWKSRotation(t *testing.T) {
 	if a.cache.len() != 1 {
 		t.Fatalf("%d cached, want 1", a.cache.len())
 	}
+	// A fetch that brings the same keys (a JWKS is refetched hourly) keeps
+	// the set, and so the cached tokens.
+	set := j.set.Load()
+	if err := j.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if j.set.Load() != set {
+		t.Fatal("an unchanged key set was replaced")
+	}
+	if _, err := a.Verify(ctx, tokA); err != nil || a.cache.len() != 1 {
+		t.Fatalf("after an unchanged refresh: %v, %d cached, want a hit", err, a.cache.len())
+	}
 	mu.Lock()
 	body = `{"keys":[` + jwk("b", keyB) + `]}`
 	mu.Unlock()
@@ -480,5 +493,33 @@ func TestTokenCacheHitAllocs(t *testing.T) {
 		}
 	}); n > 1 {
 		t.Fatalf("a cache hit allocates %v times, want at most 1", n)
+	}
+}
+
+func TestSameKeys(t *testing.T) {
+	ecA, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ecB, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	edA, _, _ := ed25519.GenerateKey(rand.Reader)
+	ecCopy := ecA.PublicKey // an equal key in another value, as a refetch parses it
+	k := func(id string, key any, algs ...string) Key { return Key{ID: id, Algorithms: algs, Key: key} }
+	cases := []struct {
+		name string
+		a, b []Key
+		want bool
+	}{
+		{"same", []Key{k("a", &ecA.PublicKey, "ES256"), k("h", []byte("secret"), "HS256")}, []Key{k("a", &ecCopy, "ES256"), k("h", []byte("secret"), "HS256")}, true},
+		{"ed25519", []Key{k("e", edA, "EdDSA")}, []Key{k("e", edA, "EdDSA")}, true},
+		{"other key", []Key{k("a", &ecA.PublicKey, "ES256")}, []Key{k("a", &ecB.PublicKey, "ES256")}, false},
+		{"other id", []Key{k("a", &ecA.PublicKey, "ES256")}, []Key{k("b", &ecA.PublicKey, "ES256")}, false},
+		{"other algorithms", []Key{k("a", &ecA.PublicKey, "ES256")}, []Key{k("a", &ecA.PublicKey, "ES256", "ES384")}, false},
+		{"other secret", []Key{k("h", []byte("secret"), "HS256")}, []Key{k("h", []byte("secreT"), "HS256")}, false},
+		{"secret against a public key", []Key{k("h", []byte("secret"), "HS256")}, []Key{k("h", &ecA.PublicKey, "HS256")}, false},
+		{"one more", []Key{k("a", &ecA.PublicKey, "ES256")}, []Key{k("a", &ecA.PublicKey, "ES256"), k("b", &ecB.PublicKey, "ES256")}, false},
+		{"empty", nil, []Key{}, true},
+	}
+	for _, tc := range cases {
+		if got := sameKeys(tc.a, tc.b); got != tc.want {
+			t.Errorf("%s: sameKeys = %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }
