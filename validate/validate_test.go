@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/gatekit/gatekit/gateway"
 	"github.com/gatekit/gatekit/validate"
@@ -562,7 +561,8 @@ func TestConcurrentUse(t *testing.T) {
 
 // TestHugeNumbers: numbers whose exact value would take the schema library
 // milliseconds to build are refused before decoding, whether or not the
-// schema takes the fast path; numbers within the bounds are judged as ever.
+// schema takes the fast path; numbers within the bounds are judged as ever
+// (FuzzHugeNumber checks that those stay small).
 func TestHugeNumbers(t *testing.T) {
 	schemas := map[string]string{
 		"fast path": `{"type":"object","properties":{"n":{"type":"number"}}}`,
@@ -590,16 +590,12 @@ func TestHugeNumbers(t *testing.T) {
 		for _, tc := range cases {
 			r := httptest.NewRequest("POST", "/", strings.NewReader(tc.body))
 			r.Header.Set("Content-Type", "application/json")
-			start := time.Now()
 			err := v.Validate(context.Background(), gateway.NewRequest(r))
 			if (err == nil) != tc.ok {
 				t.Errorf("%s: %.40s: err %v, want ok %v", name, tc.body, err, tc.ok)
 			}
 			if e, ok := err.(*gateway.Error); err != nil && (!ok || e.Status != 400 || !strings.Contains(e.Detail, "exponent")) {
 				t.Errorf("%s: %.40s: err %v, want 400 naming the bounds", name, tc.body, err)
-			}
-			if d := time.Since(start); d > time.Second {
-				t.Errorf("%s: %.40s took %v", name, tc.body, d)
 			}
 		}
 	}
