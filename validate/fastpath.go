@@ -486,6 +486,24 @@ func (s *fastScan) ws() {
 	}
 }
 
+// separator reads what follows a member or an element: a comma (more is
+// true) or the closing bracket close; ok is false for anything else.
+func (s *fastScan) separator(close byte) (more, ok bool) {
+	s.ws()
+	if s.i >= len(s.b) {
+		return false, false
+	}
+	switch s.b[s.i] {
+	case ',':
+		s.i++
+		return true, true
+	case close:
+		s.i++
+		return false, true
+	}
+	return false, false
+}
+
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
 func (n *fastNode) allows(t fastType) bool { return n.types == 0 || n.types&t != 0 }
@@ -924,18 +942,13 @@ func (s *fastScan) object(n *fastNode, depth int) bool {
 			if !s.value(child, depth) {
 				return false
 			}
-			s.ws()
-			if s.i >= len(s.b) {
+			more, ok := s.separator('}')
+			if !ok {
 				return false
 			}
-			if s.b[s.i] == ',' {
-				s.i++
+			if more {
 				continue
 			}
-			if s.b[s.i] != '}' {
-				return false
-			}
-			s.i++
 			break
 		}
 	}
@@ -993,18 +1006,13 @@ func (s *fastScan) array(n *fastNode, depth int) bool {
 				return false
 			}
 			count++
-			s.ws()
-			if s.i >= len(s.b) {
+			more, ok := s.separator(']')
+			if !ok {
 				return false
 			}
-			if s.b[s.i] == ',' {
-				s.i++
+			if more {
 				continue
 			}
-			if s.b[s.i] != ']' {
-				return false
-			}
-			s.i++
 			break
 		}
 	}

@@ -29,21 +29,8 @@ func tooDeep(b []byte, max int) int {
 	for i := 0; i < len(b); i++ {
 		switch b[i] {
 		case '"':
-			// Find the closing quote: the next one not escaped by an odd
-			// number of backslashes.
-			for {
-				j := bytes.IndexByte(b[i+1:], '"')
-				if j < 0 {
-					return -1 // unterminated: the decoder says so
-				}
-				i += j + 1
-				k := i - 1
-				for k >= 0 && b[k] == '\\' {
-					k--
-				}
-				if (i-1-k)%2 == 0 {
-					break
-				}
+			if i = stringEnd(b, i); i < 0 {
+				return -1 // unterminated: the decoder says so
 			}
 		case '[', '{':
 			depth++
@@ -74,19 +61,8 @@ func hugeNumber(b []byte) int {
 	for i := 0; i < len(b); i++ {
 		switch c := b[i]; {
 		case c == '"':
-			for {
-				j := bytes.IndexByte(b[i+1:], '"')
-				if j < 0 {
-					return -1
-				}
-				i += j + 1
-				k := i - 1
-				for k >= 0 && b[k] == '\\' {
-					k--
-				}
-				if (i-1-k)%2 == 0 {
-					break
-				}
+			if i = stringEnd(b, i); i < 0 {
+				return -1
 			}
 		case c == '-' || '0' <= c && c <= '9':
 			start, digits := i, 0
@@ -117,6 +93,26 @@ func hugeNumber(b []byte) int {
 		}
 	}
 	return -1
+}
+
+// stringEnd returns the offset of the quote that closes the string opening
+// at b[i]: the next one not escaped by an odd number of backslashes; or -1
+// when the string is not closed.
+func stringEnd(b []byte, i int) int {
+	for {
+		j := bytes.IndexByte(b[i+1:], '"')
+		if j < 0 {
+			return -1
+		}
+		i += j + 1
+		k := i - 1
+		for k >= 0 && b[k] == '\\' {
+			k--
+		}
+		if (i-1-k)%2 == 0 {
+			return i
+		}
+	}
 }
 
 // decodeJSON decodes b as one JSON value with the jsonschema library's
