@@ -54,7 +54,7 @@ func FuzzSanitizeHeader(f *testing.F) {
 	f.Fuzz(func(t *testing.T, lines string, allowUnderscore bool) {
 		h := fuzzHeader(lines)
 		orig := h.Clone()
-		sanitizeHeader(h, allowUnderscore)
+		sanitizeHeader(h, allowUnderscore, false)
 
 		named := map[string]bool{}
 		var options []string

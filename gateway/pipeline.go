@@ -232,29 +232,11 @@ func newServerRequest(w http.ResponseWriter, r *http.Request, o *Options) (*Requ
 		// Whoever reads RequestURI must see the path that was routed too.
 		req.httpReq.RequestURI = req.url.RequestURI()
 	}
-	sanitizeHeader(r.Header, o.AllowUnderscoreHeaders)
-	stripInternal(req, o)
-	return req, nil
-}
-
-// stripInternal removes the header fields a client must not supply: the
-// configured internal ones, and, unless the peer is a trusted proxy, those
-// that tell about the client's connection.
-func stripInternal(req *Request, o *Options) {
-	h := req.HTTP.Header
+	sanitizeHeader(r.Header, o.AllowUnderscoreHeaders, !req.FromTrustedProxy())
 	for _, name := range o.InternalHeaders {
-		h.Del(name)
+		r.Header.Del(name)
 	}
-	if req.FromTrustedProxy() {
-		return
-	}
-	for k := range h {
-		if len(k) >= len("X-Forwarded-") && k[:len("X-Forwarded-")] == "X-Forwarded-" {
-			delete(h, k)
-		}
-	}
-	delete(h, "Forwarded")
-	delete(h, "X-Real-Ip")
+	return req, nil
 }
 
 // sanitizeHeader removes, before any stage runs, header fields a client can
@@ -267,8 +249,13 @@ func stripInternal(req *Request, o *Options) {
 //     stage ran: the trick behind CVE-2022-31813 and CVE-2024-45410;
 //   - unless allowed, fields whose name has an underscore, which backends
 //     that fold '-' and '_' together would read as X-Forwarded-For,
-//     X-User-Id and the like (CVE-2024-45614); nginx drops them too.
-func sanitizeHeader(h http.Header, allowUnderscore bool) {
+//     X-User-Id and the like (CVE-2024-45614); nginx drops them too;
+//   - with dropForwarding (the peer is not a trusted proxy), the fields
+//     that tell about the client's connection: every X-Forwarded-*,
+//     Forwarded and X-Real-IP.
+//
+// The names are checked in one pass over the header.
+func sanitizeHeader(h http.Header, allowUnderscore, dropForwarding bool) {
 	if vs, ok := h["Connection"]; ok && namesFields(vs) {
 		var keep []string
 		for _, v := range vs {
@@ -291,12 +278,17 @@ func sanitizeHeader(h http.Header, allowUnderscore bool) {
 			h["Connection"] = []string{strings.Join(keep, ", ")}
 		}
 	}
-	if !allowUnderscore {
+	if !allowUnderscore || dropForwarding {
 		for k := range h {
-			if strings.IndexByte(k, '_') >= 0 {
+			if !allowUnderscore && strings.IndexByte(k, '_') >= 0 ||
+				dropForwarding && strings.HasPrefix(k, "X-Forwarded-") {
 				delete(h, k)
 			}
 		}
+	}
+	if dropForwarding {
+		delete(h, "Forwarded")
+		delete(h, "X-Real-Ip")
 	}
 }
 
