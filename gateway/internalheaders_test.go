@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/gatekit/gatekit/gateway"
@@ -84,5 +85,28 @@ func TestProblemHeaderCannotDuplicateItsOwn(t *testing.T) {
 		if k != http.CanonicalHeaderKey(k) {
 			t.Errorf("non-canonical field %q written", k)
 		}
+	}
+}
+
+func TestRouterChecksInternalHeaders(t *testing.T) {
+	route := gateway.Route{Path: "/", Handler: gateway.NewPipeline(gateway.HandlerFunc(func(ctx context.Context, req *gateway.Request) (*gateway.Response, error) {
+		return gateway.NewResponse(http.StatusOK, http.Header{"X-Seen": {req.HTTP.Header.Get("X-User-Id")}}, nil), nil
+	}))}
+	for _, bad := range []string{"", "X User", "X-User:", "X-Ü"} {
+		_, err := gateway.NewRouter(gateway.RouterConfig{Options: gateway.Options{InternalHeaders: []string{"X-Tenant", bad}}, Routes: []gateway.Route{route}})
+		if err == nil || !strings.Contains(err.Error(), "InternalHeaders[1]") {
+			t.Errorf("%q: err %v, want one naming InternalHeaders[1]", bad, err)
+		}
+	}
+	rt, err := gateway.NewRouter(gateway.RouterConfig{Options: gateway.Options{InternalHeaders: []string{"x-user-id"}}, Routes: []gateway.Route{route}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	r.Header.Set("X-User-Id", "admin")
+	w := httptest.NewRecorder()
+	rt.ServeHTTP(w, r)
+	if got := w.Header().Get("X-Seen"); got != "" {
+		t.Fatalf("the upstream saw X-User-Id %q through a Router", got)
 	}
 }

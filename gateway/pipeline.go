@@ -50,7 +50,8 @@ type Options struct {
 	// for its upstreams, such as the "X-User-Id" an auth.Forwarder fills
 	// in. They are removed from every client request before any stage
 	// runs, on every route, so a client cannot supply them even on a
-	// route whose stages do not set them. Names match in any case.
+	// route whose stages do not set them. Names match in any case;
+	// NewRouter refuses one that is not a header field name.
 	// Whatever the list, X-Real-IP, Forwarded and every X-Forwarded-*
 	// field are removed from requests that do not come from a trusted
 	// proxy (see TrustedProxies).

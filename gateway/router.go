@@ -121,6 +121,16 @@ type Router struct {
 // NewRouter checks and compiles the routes and returns a Router.
 func NewRouter(cfg RouterConfig) (*Router, error) {
 	rt := &Router{opts: cfg.Options, vers: cfg.Versioning}
+	if len(cfg.InternalHeaders) > 0 {
+		names := make([]string, len(cfg.InternalHeaders))
+		for i, name := range cfg.InternalHeaders {
+			if !IsToken(name) {
+				return nil, fmt.Errorf("gateway: RouterConfig.Options.InternalHeaders[%d] %q: not a header field name", i, name)
+			}
+			names[i] = http.CanonicalHeaderKey(name)
+		}
+		rt.opts.InternalHeaders = names
+	}
 	if err := rt.Replace(cfg.Routes); err != nil {
 		return nil, err
 	}
