@@ -295,13 +295,18 @@ func run(ctx context.Context, cfg config, progress io.Writer) (*report, error) {
 			rep.failures = append(rep.failures, fmt.Sprintf("%s at %d connections: %d requests, %d errors %s", pass.name, m.conns, m.res.requests, m.res.errors, m.res.errDetail))
 		}
 	}
-	if pass != nil && cfg.profile {
-		logf("profiling gatekit pass-through for %v", cfg.profileFor)
-		files, err := collectProfiles(ctx, tools["wrk"], cfg, pass, "http://"+pprofAddr)
-		if err != nil {
-			return nil, err
+	if cfg.profile {
+		for _, c := range cs {
+			if c.server != "gatekit" {
+				continue
+			}
+			logf("profiling %s for %v", c.name, cfg.profileFor)
+			files, err := collectProfiles(ctx, tools["wrk"], cfg, c, "http://"+pprofAddr)
+			if err != nil {
+				return nil, err
+			}
+			rep.profiles = append(rep.profiles, files...)
 		}
-		rep.profiles = files
 	}
 	for _, p := range slices.Backward(procs) {
 		if err := p.stop(); err != nil {
@@ -516,11 +521,14 @@ func procStatus(pid int, field string) (int64, error) {
 	return 0, fmt.Errorf("/proc/%d/status: no %s", pid, field)
 }
 
-// collectProfiles loads c (gatekit's pass-through) with wrk while it takes
+// collectProfiles loads c (one of gatekit's routes) with wrk while it takes
 // a CPU profile and an alloc profile of the same cfg.profileFor from
 // gatekit's pprof side port, and writes them to cfg.profileDir.
 func collectProfiles(ctx context.Context, wrk string, cfg config, c *contender, pprofURL string) ([]string, error) {
 	secs := max(1, int(cfg.profileFor.Round(time.Second)/time.Second))
+	if err := os.MkdirAll(cfg.profileDir, 0o755); err != nil {
+		return nil, err
+	}
 	var wg sync.WaitGroup
 	var res result
 	var wrkErr error
@@ -533,7 +541,7 @@ func collectProfiles(ctx context.Context, wrk string, cfg config, c *contender, 
 	errs := make([]error, len(kinds))
 	for i, kind := range kinds {
 		wg.Go(func() {
-			files[i] = filepath.Join(cfg.profileDir, "gatekit-pass-"+map[string]string{"profile": "cpu", "allocs": "allocs"}[kind]+".pprof")
+			files[i] = filepath.Join(cfg.profileDir, c.key+"-"+map[string]string{"profile": "cpu", "allocs": "allocs"}[kind]+".pprof")
 			errs[i] = fetch(ctx, fmt.Sprintf("%s/debug/pprof/%s?seconds=%d", pprofURL, kind, secs), files[i])
 		})
 	}

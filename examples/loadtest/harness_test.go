@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -84,6 +85,10 @@ Transfer/sec:      1.00MB
 		{"ok", ok, result{rps: 62600.5, requests: 313000, p50: 850 * time.Microsecond, p99: 2500 * time.Microsecond}, false},
 		{"errors", errs, result{rps: 1000, requests: 1000, p50: 300 * time.Microsecond, p99: 1100 * time.Millisecond, errors: 16,
 			errDetail: "(2 connect, 1 read, 3 timeout, 10 status >= 400)"}, false},
+		// 4.02 and 19.06 have no exact binary form: a truncating
+		// conversion gave 4.019999ms.
+		{"decimal latencies", strings.NewReplacer("850.00us", "4.02ms", "2.50ms", "19.06ms").Replace(ok),
+			result{rps: 62600.5, requests: 313000, p50: 4020 * time.Microsecond, p99: 19060 * time.Microsecond}, false},
 		{"no latency", "  10 requests in 1.00s, 1.00KB read\nRequests/sec: 10.00\n", result{}, true},
 		{"not wrk", "wrk: command failed\n", result{}, true},
 	}

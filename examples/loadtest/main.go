@@ -3,7 +3,7 @@
 //
 //	go run ./examples/loadtest                # the default run, under 3 minutes
 //	go run ./examples/loadtest -quick         # CI: checks the harness works, no speed judged
-//	go run ./examples/loadtest -profile       # also CPU and alloc profiles of gatekit pass-through
+//	go run ./examples/loadtest -profile       # also CPU and alloc profiles of each gatekit route
 //
 // It starts a fixed-response upstream (1 KiB JSON, ./upstream) and, in front
 // of it, each contender on its own port: the upstream itself ("direct", no
@@ -48,7 +48,7 @@ func main() {
 	flag.StringVar(&only, "contenders", "", "comma-separated contenders to run (default all): "+strings.Join(contenderKeys(), ","))
 	flag.IntVar(&cfg.rssConns, "rss-conns", cfg.rssConns, "connections held on gatekit pass-through while its RSS is read; 0: skip")
 	flag.DurationVar(&cfg.rssDuration, "rss-duration", cfg.rssDuration, "how long those connections are held")
-	flag.BoolVar(&cfg.profile, "profile", cfg.profile, "collect a CPU and an alloc profile of gatekit pass-through under load")
+	flag.BoolVar(&cfg.profile, "profile", cfg.profile, "collect a CPU and an alloc profile of each gatekit route run, under load")
 	flag.DurationVar(&cfg.profileFor, "profile-for", cfg.profileFor, "how long the profiles cover")
 	flag.StringVar(&cfg.profileDir, "profile-dir", cfg.profileDir, "directory the profiles are written to")
 	flag.BoolVar(&cfg.tokenCache, "token-cache", cfg.tokenCache, "turn on gatekit's verified-token cache on the API route")

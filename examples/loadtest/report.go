@@ -111,7 +111,7 @@ func (r *report) markdown() string {
 		fmt.Fprintf(&b, "| %s | %s | %s | %.0f | %s | %d %s |\n", mib(m.idle), mib(m.peak), mib(m.hwm), m.res.rps, ms(m.res.p99), m.res.errors, m.res.errDetail)
 	}
 	if len(r.profiles) > 0 {
-		fmt.Fprintf(&b, "\nProfiles of gatekit pass-through (%v under `-c%d`): %s (`go tool pprof -top FILE`)\n", cfg.profileFor, cfg.conns, strings.Join(r.profiles, ", "))
+		fmt.Fprintf(&b, "\nProfiles of gatekit's routes (%v each under `-c%d`): %s (`go tool pprof -top FILE`)\n", cfg.profileFor, cfg.conns, strings.Join(r.profiles, ", "))
 	}
 	if len(r.failures) > 0 {
 		b.WriteString("\n### Failures\n\n")

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"os/exec"
 	"regexp"
 	"strconv"
@@ -54,7 +55,8 @@ func parseWrk(out string) (result, error) {
 	for _, m := range wrkPct.FindAllStringSubmatch(out, -1) {
 		v, _ := strconv.ParseFloat(m[2], 64)
 		unit := map[string]time.Duration{"us": time.Microsecond, "ms": time.Millisecond, "s": time.Second, "m": time.Minute}[m[3]]
-		d := time.Duration(v * float64(unit))
+		// Rounded: 4.02ms is 4.019999… in binary floating point.
+		d := time.Duration(math.Round(v * float64(unit)))
 		if m[1] == "50" {
 			res.p50 = d
 		} else {
