@@ -21,6 +21,12 @@
 // reader, and the connection goes back to the pool when the body reaches
 // its end.
 //
+// A connection borrows its buffers from pools of its Transport: a write
+// buffer only while a request is written, a read buffer until the reply's
+// body ends. An idle connection holds neither, only its socket and a few
+// hundred bytes of state, so a thousand idle upstream connections do not
+// pin 8 MiB of buffers.
+//
 // # Semantics
 //
 // It keeps net/http's client semantics where the proxy relies on them:

@@ -1,6 +1,7 @@
 package h1
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -33,6 +34,7 @@ type exchange struct {
 	w     plan
 	body  io.ReadCloser // nil: none
 	trace *httptrace.ClientTrace
+	bw    *bufio.Writer // lent by the Transport while the request is written
 
 	probe [1]byte // reads past a body's announced length
 
@@ -52,6 +54,7 @@ func (x *exchange) run(ctx context.Context) (*http.Response, error) {
 	c.p.got = false
 	x.written0 = c.nwrite
 
+	x.bw = c.takeWriter()
 	x.writeHead()
 	var writeErr, bodyErr error
 	if x.body == nil && (x.w.chunked || x.w.length > 0) {
@@ -66,6 +69,10 @@ func (x *exchange) run(ctx context.Context) (*http.Response, error) {
 	if writeErr == nil && bodyErr == nil {
 		writeErr = x.flush()
 	}
+	// Whatever happened, nothing more is written: the buffer is not kept
+	// while the reply is awaited, nor while the connection is idle.
+	c.releaseWriter(x.bw)
+	x.bw = nil
 	if x.trace != nil && x.trace.WroteRequest != nil {
 		x.trace.WroteRequest(httptrace.WroteRequestInfo{Err: errors.Join(writeErr, bodyErr)})
 	}

@@ -495,7 +495,12 @@ func (b *body) end(ok bool) {
 }
 
 // settle pools c when reuse holds and the request's context has not
-// touched it, else closes it.
+// touched it, else closes it. Either way its read buffer goes back to the
+// pool: settle runs once per exchange, on the goroutine that reads the
+// reply, either before there is a body or from the body's last Read, after
+// which every Read returns the body's sticky error without touching the
+// buffer. (A body closed before its end closes c and leaves the buffer to
+// the garbage collector: a Read may still be using it.)
 func settle(c *conn, stop func() bool, reuse bool) {
 	if c == nil {
 		return
@@ -503,7 +508,10 @@ func settle(c *conn, stop func() bool, reuse bool) {
 	if stop != nil && !stop() {
 		reuse = false // the context ended: its deadline is on the connection
 	}
-	if reuse && c.br.Buffered() == 0 {
+	// Bytes after the reply make the connection unusable.
+	reuse = reuse && c.br.Buffered() == 0
+	c.releaseReader()
+	if reuse {
 		c.t.putIdle(c)
 		return
 	}

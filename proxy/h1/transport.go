@@ -45,9 +45,9 @@ type Config struct {
 	// DefaultIdleTimeout; a negative value means no limit.
 	IdleTimeout time.Duration
 
-	// ReadBufferSize and WriteBufferSize are the sizes of a connection's
-	// bufio.Reader and bufio.Writer. 0 means DefaultBufferSize; the
-	// smallest accepted is 512.
+	// ReadBufferSize and WriteBufferSize are the sizes of the read and
+	// write buffers a connection borrows from its Transport while it is
+	// busy. 0 means DefaultBufferSize; the smallest accepted is 512.
 	ReadBufferSize, WriteBufferSize int
 
 	// MaxResponseHeaderBytes bounds a reply's status line and header
@@ -67,6 +67,14 @@ type Transport struct {
 	rbuf      int
 	wbuf      int
 	maxHeader int
+
+	// Buffers of rbuf and wbuf bytes, lent to connections: an idle one
+	// holds neither, so a thousand of them do not pin 8 MiB.
+	readers, writers sync.Pool
+
+	// bufHook, nil but in tests, is told of every buffer taken from
+	// (taken) or given back to (!taken) the pools.
+	bufHook func(buf any, taken bool)
 
 	mu   sync.Mutex
 	idle map[string][]*conn // per host:port, most recently used last
@@ -203,9 +211,8 @@ type conn struct {
 	key    string
 	nc     net.Conn
 	rc     syscall.RawConn // nil: no liveness check
-	br     *bufio.Reader
-	bw     *bufio.Writer
-	nwrite int64 // bytes written to nc, counted under bw
+	br     *bufio.Reader   // from t.readers; nil while idle
+	nwrite int64           // bytes written to nc, counted under the write buffer
 	reused bool
 	idleAt time.Time
 	timer  *time.Timer // closes the connection once idle too long; guarded by t.mu
@@ -215,7 +222,7 @@ type conn struct {
 	peekOK bool
 	peekFn func(fd uintptr) bool
 
-	p parser // reads replies from br
+	p parser // reads replies from br; p.br is br
 }
 
 // getConn returns an idle connection to key that is still open, or dials a
@@ -233,6 +240,7 @@ func (t *Transport) getConn(ctx context.Context, key string, trace *httptrace.Cl
 			c.nc.Close()
 			continue
 		}
+		c.takeReader()
 		if trace != nil && trace.GotConn != nil {
 			trace.GotConn(httptrace.GotConnInfo{Conn: c.nc, Reused: true, WasIdle: true, IdleTime: time.Since(c.idleAt)})
 		}
@@ -246,10 +254,9 @@ func (t *Transport) getConn(ctx context.Context, key string, trace *httptrace.Cl
 		t:   t,
 		key: key,
 		nc:  nc,
-		br:  bufio.NewReaderSize(nc, t.rbuf),
+		p:   parser{limit: t.maxHeader},
 	}
-	c.bw = bufio.NewWriterSize(countingWriter{c}, t.wbuf)
-	c.p = parser{br: c.br, limit: t.maxHeader}
+	c.takeReader()
 	if sc, ok := nc.(syscall.Conn); ok {
 		if rc, err := sc.SyscallConn(); err == nil {
 			c.rc = rc
@@ -285,8 +292,9 @@ func (t *Transport) takeIdle(key string) *conn {
 	}
 }
 
-// putIdle puts c, whose last reply ended cleanly, into the pool, or closes
-// it when the pool is full.
+// putIdle puts c, whose last reply ended cleanly and whose read buffer is
+// back in its pool, into the pool of idle connections, or closes it when
+// that is full.
 func (t *Transport) putIdle(c *conn) {
 	if t.maxIdle < 0 {
 		c.nc.Close()
@@ -333,8 +341,63 @@ func (c *conn) idleExpired() {
 	}
 }
 
+// takeReader lends c a read buffer, over nc, for an exchange.
+func (c *conn) takeReader() {
+	t := c.t
+	br, _ := t.readers.Get().(*bufio.Reader)
+	if br == nil {
+		br = bufio.NewReaderSize(c.nc, t.rbuf)
+	} else {
+		br.Reset(c.nc)
+	}
+	if t.bufHook != nil {
+		t.bufHook(br, true)
+	}
+	c.br, c.p.br = br, br
+}
+
+// releaseReader gives c's read buffer back. Its caller makes sure that
+// nothing reads from it any more: settle, called once per exchange either
+// before the reply has a body or from the body's last Read.
+func (c *conn) releaseReader() {
+	br := c.br
+	c.br, c.p.br = nil, nil
+	br.Reset(nil) // so that the pool does not keep nc alive
+	if c.t.bufHook != nil {
+		c.t.bufHook(br, false)
+	}
+	c.t.readers.Put(br)
+}
+
+// takeWriter lends a write buffer, counted into c.nwrite, for writing one
+// request.
+func (c *conn) takeWriter() *bufio.Writer {
+	t := c.t
+	bw, _ := t.writers.Get().(*bufio.Writer)
+	if bw == nil {
+		bw = bufio.NewWriterSize(countingWriter{c}, t.wbuf)
+	} else {
+		bw.Reset(countingWriter{c})
+	}
+	if t.bufHook != nil {
+		t.bufHook(bw, true)
+	}
+	return bw
+}
+
+// releaseWriter gives back a write buffer of c's Transport; what it still
+// holds, after a failed write, is dropped.
+func (c *conn) releaseWriter(bw *bufio.Writer) {
+	bw.Reset(nil)
+	if c.t.bufHook != nil {
+		c.t.bufHook(bw, false)
+	}
+	c.t.writers.Put(bw)
+}
+
 // alive reports whether an idle connection is still open and silent: a
-// server that closed it, or sent something unasked, makes it unusable.
+// server that closed it, or sent something unasked, makes it unusable. It
+// looks at the socket, not at br, which an idle connection does not have.
 func (c *conn) alive() bool {
 	if c.rc == nil {
 		return true

@@ -140,11 +140,11 @@ func checkRequest(req *http.Request) (plan, error) {
 	return w, nil
 }
 
-// writeHead writes the request line and header fields to c's buffer, in
+// writeHead writes the request line and header fields to x.bw, in
 // net/http's order: Host, User-Agent, framing, then the header's fields
 // sorted by name.
 func (x *exchange) writeHead() {
-	bw := x.c.bw
+	bw := x.bw
 	w := &x.w
 	req := x.req
 	bw.WriteString(w.method)
@@ -196,7 +196,7 @@ func (x *exchange) writeHead() {
 
 // writeField writes the lines of one header or trailer field.
 func writeField(x *exchange, k string, vv []string) {
-	bw := x.c.bw
+	bw := x.bw
 	for _, v := range vv {
 		bw.WriteString(k)
 		bw.WriteString(": ")
@@ -224,7 +224,7 @@ const chunkReserve = 18
 // has sent so far. A failure to write is writeErr, one to read the body
 // bodyErr.
 func (x *exchange) writeBody() (writeErr, bodyErr error) {
-	bw := x.c.bw
+	bw := x.bw
 	w := &x.w
 	remaining := w.length
 	var sent int64
@@ -303,10 +303,10 @@ func (x *exchange) writeBody() (writeErr, bodyErr error) {
 
 // flush sends what is buffered.
 func (x *exchange) flush() error {
-	if x.c.bw.Buffered() == 0 {
+	if x.bw.Buffered() == 0 {
 		return nil
 	}
-	return x.c.bw.Flush()
+	return x.bw.Flush()
 }
 
 // hasTokenIn reports whether one of the comma-separated lists vv holds
