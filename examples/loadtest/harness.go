@@ -222,6 +222,9 @@ func run(ctx context.Context, cfg config, progress io.Writer) (*report, error) {
 		if cfg.h1 {
 			argv = append(argv, "-h1")
 		}
+		if cfg.lean {
+			argv = append(argv, "-lean")
+		}
 		if cfg.profile {
 			argv = append(argv, "-pprof", pprofAddr)
 		}

@@ -53,6 +53,7 @@ func main() {
 	flag.StringVar(&cfg.profileDir, "profile-dir", cfg.profileDir, "directory the profiles are written to")
 	flag.BoolVar(&cfg.tokenCache, "token-cache", cfg.tokenCache, "turn on gatekit's verified-token cache on the API route")
 	flag.BoolVar(&cfg.h1, "h1", cfg.h1, "gatekit's upstream requests through proxy/h1's transport instead of net/http's")
+	flag.BoolVar(&cfg.lean, "lean", cfg.lean, "gatekit's HTTP/1.x connections served by gateway.Server's LeanHTTP1 loop instead of net/http's")
 	flag.IntVar(&cfg.nginxWorkers, "nginx-workers", cfg.nginxWorkers, "nginx worker_processes; 0: one per core")
 	flag.BoolVar(&cfg.install, "install", cfg.install, "install missing Debian packages (wrk nginx-light caddy) with apt-get")
 	quick := flag.Bool("quick", false, "check that the harness works: 1 round of 1 s per contender on 8 connections, 100 for the RSS check")
@@ -92,6 +93,7 @@ type config struct {
 	profileDir     string
 	tokenCache     bool
 	h1             bool
+	lean           bool
 	nginxWorkers   int
 	install        bool
 	quick          bool

@@ -71,6 +71,9 @@ func (r *report) markdown() string {
 	if cfg.tokenCache {
 		fmt.Fprintf(&b, "- gatekit API route: verified-token cache on\n")
 	}
+	if cfg.lean {
+		fmt.Fprintf(&b, "- gatekit: client connections served by gateway.Server's LeanHTTP1 loop\n")
+	}
 	if cfg.h1 {
 		fmt.Fprintf(&b, "- gatekit: upstream requests through proxy/h1's transport\n")
 	}

@@ -30,6 +30,7 @@ func main() {
 	upstream := flag.String("upstream", "http://127.0.0.1:9000", "upstream URL")
 	tokenCache := flag.Bool("token-cache", false, "cache verified tokens on the API route (routes.Config.TokenCache)")
 	useH1 := flag.Bool("h1", false, "send upstream requests through proxy/h1's transport (routes.Config.H1)")
+	lean := flag.Bool("lean", false, "serve HTTP/1.x connections on gateway.Server's own loop (Server.LeanHTTP1)")
 	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this side address (such as 127.0.0.1:6060); empty: off")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
@@ -67,7 +68,7 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	srv := &gateway.Server{Addr: *addr, Handler: h}
+	srv := &gateway.Server{Addr: *addr, Handler: h, LeanHTTP1: *lean}
 	if err := srv.ListenAndServe(ctx); err != nil {
 		log.Print(err)
 	}

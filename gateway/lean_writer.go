@@ -1,0 +1,501 @@
+package gateway
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// leanResponse is the http.ResponseWriter of a leanServer. It follows
+// net/http's server: a reply body that ends within preBodySize before the
+// handler returns or flushes gets a Content-Length, a longer one is chunked
+// (closed at its end for HTTP/1.0); HEAD replies and 1xx, 204 and 304
+// replies carry no body; Date is added, Content-Type sniffed when the
+// handler set none; trailers are declared with Trailer or set with
+// http.TrailerPrefix.
+type leanResponse struct {
+	c      *leanConn
+	req    *http.Request
+	cancel context.CancelFunc
+	body   leanBody
+	header http.Header
+
+	status        int // the final status, once written
+	wroteHeader   bool
+	headSent      bool  // the status line and header are in c.bw
+	contentLength int64 // declared by the handler; -1: none
+	written       int64 // body bytes the handler wrote
+	chunked       bool
+	pre           *[]byte // body held until the head is sent
+	wants10Keep   bool
+	wantsClose    bool
+	closeAfter    bool
+	fullDuplex    bool
+	handlerDone   bool
+	handlerFailed bool
+	trailers      []string // declared with Trailer, canonical
+
+	// continueMu orders the 100 Continue, written by a body read on any
+	// goroutine, with the final header, which ends the chance to send it.
+	continueMu  sync.Mutex
+	canContinue bool
+}
+
+// leanBody is a request body. Unlike the body http.ReadRequest returns, its
+// Close does not read the rest: the server decides after the handler how
+// much of an unread body to read (maxPostHandlerRead) before it gives up on
+// the connection. Its first read sends 100 Continue when the client asked.
+type leanBody struct {
+	r      io.ReadCloser
+	w      *leanResponse
+	mu     sync.Mutex
+	closed bool
+	sawEOF bool
+}
+
+func (b *leanBody) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return 0, http.ErrBodyReadAfterClose
+	}
+	if b.sawEOF {
+		return 0, io.EOF
+	}
+	b.w.writeContinue()
+	n, err := b.r.Read(p)
+	if err == io.EOF {
+		b.sawEOF = true
+	}
+	return n, err
+}
+
+func (b *leanBody) Close() error {
+	b.mu.Lock()
+	b.closed = true
+	b.mu.Unlock()
+	return nil
+}
+
+// discard reads what is left of the body, up to maxPostHandlerRead, and
+// reports whether it reached the end.
+func (b *leanBody) discard() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.sawEOF {
+		return true
+	}
+	if b.w.canContinueNow() {
+		return false // the client waits for a 100 Continue it will not get
+	}
+	_, err := io.CopyN(io.Discard, b.r, maxPostHandlerRead+1)
+	if err == io.EOF {
+		b.sawEOF = true
+	}
+	return b.sawEOF
+}
+
+func (w *leanResponse) canContinueNow() bool {
+	w.continueMu.Lock()
+	defer w.continueMu.Unlock()
+	return w.canContinue
+}
+
+// writeContinue sends 100 Continue if the client asked for it and no final
+// reply has begun.
+func (w *leanResponse) writeContinue() {
+	w.continueMu.Lock()
+	defer w.continueMu.Unlock()
+	if !w.canContinue {
+		return
+	}
+	w.canContinue = false
+	w.c.bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
+	w.c.bw.Flush()
+}
+
+func (w *leanResponse) Header() http.Header { return w.header }
+
+func (w *leanResponse) WriteHeader(code int) {
+	if code < 100 || code > 999 {
+		panic("gateway: invalid WriteHeader code " + strconv.Itoa(code))
+	}
+	if w.wroteHeader {
+		return
+	}
+	if code < 200 && code != http.StatusSwitchingProtocols {
+		w.writeInterim(code)
+		return
+	}
+	w.continueMu.Lock()
+	w.canContinue = false
+	w.continueMu.Unlock()
+	w.wroteHeader = true
+	w.status = code
+	if cl := w.header.Get("Content-Length"); cl != "" {
+		if v, err := strconv.ParseInt(cl, 10, 64); err == nil && v >= 0 {
+			w.contentLength = v
+		} else {
+			w.c.s.log.Warn("gateway: handler set an invalid Content-Length", "value", cl)
+			w.header.Del("Content-Length")
+		}
+	}
+	for _, v := range w.header["Trailer"] {
+		for name := range strings.SplitSeq(v, ",") {
+			if name = strings.TrimSpace(name); name != "" {
+				w.trailers = append(w.trailers, http.CanonicalHeaderKey(name))
+			}
+		}
+	}
+}
+
+// writeInterim sends a 1xx reply with the header as it stands.
+func (w *leanResponse) writeInterim(code int) {
+	if code == http.StatusContinue {
+		w.continueMu.Lock()
+		defer w.continueMu.Unlock()
+		w.canContinue = false
+	}
+	bw := w.c.bw
+	writeStatusLine(bw, code)
+	w.header.Write(bw)
+	bw.WriteString("\r\n")
+	bw.Flush()
+}
+
+func writeStatusLine(bw *bufio.Writer, code int) {
+	bw.WriteString("HTTP/1.1 ")
+	var b [3]byte
+	bw.Write(strconv.AppendInt(b[:0], int64(code), 10))
+	bw.WriteByte(' ')
+	if text := http.StatusText(code); text != "" {
+		bw.WriteString(text)
+	} else {
+		bw.WriteString("status code ")
+		bw.Write(strconv.AppendInt(b[:0], int64(code), 10))
+	}
+	bw.WriteString("\r\n")
+}
+
+func (w *leanResponse) Write(p []byte) (int, error) {
+	if w.c.hijacked {
+		return 0, http.ErrHijacked
+	}
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if !bodyAllowed(w.status) {
+		return 0, http.ErrBodyNotAllowed
+	}
+	w.written += int64(len(p))
+	if w.contentLength != -1 && w.written > w.contentLength {
+		return 0, http.ErrContentLength
+	}
+	if !w.headSent {
+		if w.pre == nil {
+			w.pre = leanPre.Get().(*[]byte)
+		}
+		if len(*w.pre)+len(p) <= preBodySize {
+			*w.pre = append(*w.pre, p...)
+			return len(p), nil
+		}
+		if err := w.sendHead(); err != nil {
+			return 0, err
+		}
+	}
+	if w.req.Method == "HEAD" {
+		return len(p), nil
+	}
+	return w.writeBody(p)
+}
+
+// writeBody writes p after the head, as a chunk when chunked.
+func (w *leanResponse) writeBody(p []byte) (int, error) {
+	bw := w.c.bw
+	if w.chunked {
+		var b [20]byte
+		bw.Write(strconv.AppendInt(b[:0], int64(len(p)), 16))
+		bw.WriteString("\r\n")
+	}
+	n, err := bw.Write(p)
+	if err != nil {
+		return n, err
+	}
+	if w.chunked {
+		_, err = bw.WriteString("\r\n")
+	}
+	return n, err
+}
+
+// sendHead writes the status line and header into c.bw, choosing the
+// framing, then the body held so far.
+func (w *leanResponse) sendHead() error {
+	w.headSent = true
+	h := w.header
+	req := w.req
+	head := req.Method == "HEAD"
+	var pre []byte
+	if w.pre != nil {
+		pre = *w.pre
+	}
+
+	// What the client has not sent of its body is read now, up to a limit,
+	// unless the handler reads and writes at once: a client that sends its
+	// whole request before it reads the reply would deadlock otherwise.
+	if req.ContentLength != 0 && !w.closeAfter && !w.fullDuplex && !w.body.discard() {
+		w.closeAfter = true
+	}
+
+	_, hasType := h["Content-Type"]
+	te := h.Get("Transfer-Encoding")
+	hasTE := te != ""
+	if w.handlerDone && len(w.trailers) == 0 && !hasTE && bodyAllowed(w.status) && w.contentLength == -1 && (!head || len(pre) > 0) {
+		w.contentLength = int64(len(pre))
+		h.Set("Content-Length", strconv.Itoa(len(pre)))
+	}
+	if !hasType && !hasTE && bodyAllowed(w.status) && len(pre) > 0 {
+		h.Set("Content-Type", http.DetectContentType(pre))
+	}
+
+	// Keep-alive, as net/http decides it.
+	hasCL := w.contentLength != -1
+	if w.wants10Keep && (head || hasCL || !bodyAllowed(w.status)) {
+		if _, ok := h["Connection"]; !ok {
+			h.Set("Connection", "keep-alive")
+		}
+	} else if !req.ProtoAtLeast(1, 1) || w.wantsClose {
+		w.closeAfter = true
+	}
+	if hasToken(h["Connection"], "close") || w.c.s.shutdown.Load() {
+		w.closeAfter = true
+	}
+
+	switch {
+	case head || !bodyAllowed(w.status):
+		h.Del("Transfer-Encoding")
+		if w.status == http.StatusNoContent {
+			h.Del("Content-Length")
+		}
+	case hasCL:
+		h.Del("Transfer-Encoding")
+	case req.ProtoAtLeast(1, 1):
+		if hasTE && te == "identity" {
+			w.closeAfter = true
+			h.Del("Transfer-Encoding")
+		} else {
+			w.chunked = true
+			h.Set("Transfer-Encoding", "chunked")
+		}
+	default:
+		w.closeAfter = true
+		h.Del("Transfer-Encoding")
+	}
+	if w.closeAfter && !hasToken(h["Connection"], "close") {
+		h.Del("Connection")
+		if req.ProtoAtLeast(1, 1) {
+			h.Set("Connection", "close")
+		}
+	}
+	if _, ok := h["Date"]; !ok {
+		h["Date"] = []string{w.c.s.date()}
+	}
+
+	bw := w.c.bw
+	writeStatusLine(bw, w.status)
+	if err := h.WriteSubset(bw, trailerPrefixed(h)); err != nil {
+		return err
+	}
+	if _, err := bw.WriteString("\r\n"); err != nil {
+		return err
+	}
+	if len(pre) > 0 && !head {
+		if _, err := w.writeBody(pre); err != nil {
+			return err
+		}
+	}
+	if w.pre != nil {
+		*w.pre = (*w.pre)[:0]
+	}
+	return nil
+}
+
+// trailerPrefixed lists the fields a handler set to be sent as trailers
+// (http.TrailerPrefix), which are not part of the header; nil when none.
+func trailerPrefixed(h http.Header) map[string]bool {
+	var m map[string]bool
+	for k := range h {
+		if strings.HasPrefix(k, http.TrailerPrefix) {
+			if m == nil {
+				m = make(map[string]bool)
+			}
+			m[k] = true
+		}
+	}
+	return m
+}
+
+// finish ends the reply once the handler has returned.
+func (w *leanResponse) finish() {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	if !w.headSent {
+		if w.sendHead() != nil {
+			w.closeAfter = true
+			return
+		}
+	}
+	bw := w.c.bw
+	if w.chunked {
+		bw.WriteString("0\r\n")
+		for _, k := range w.trailers {
+			for _, v := range w.header[k] {
+				writeField(bw, k, v)
+			}
+		}
+		for k, vs := range w.header {
+			if name, ok := strings.CutPrefix(k, http.TrailerPrefix); ok {
+				for _, v := range vs {
+					writeField(bw, name, v)
+				}
+			}
+		}
+		bw.WriteString("\r\n")
+	}
+	if w.contentLength != -1 && w.written != w.contentLength && w.req.Method != "HEAD" && bodyAllowed(w.status) {
+		// Shorter than announced: the client must not wait for the rest
+		// on a connection that goes on.
+		w.closeAfter = true
+	}
+	if bw.Flush() != nil {
+		w.closeAfter = true
+	}
+	if !w.body.sawEOF && !w.closeAfter && w.req.ContentLength != 0 && !w.body.discard() {
+		w.closeAfter = true
+	}
+}
+
+var fieldValueCleaner = strings.NewReplacer("\r", " ", "\n", " ")
+
+func writeField(bw *bufio.Writer, k, v string) {
+	bw.WriteString(k)
+	bw.WriteString(": ")
+	bw.WriteString(fieldValueCleaner.Replace(v))
+	bw.WriteString("\r\n")
+}
+
+// Flush sends the head, chunked when no length is known, and what is
+// buffered.
+func (w *leanResponse) Flush() { w.FlushError() }
+
+// FlushError is Flush for http.ResponseController.
+func (w *leanResponse) FlushError() error {
+	if w.c.hijacked {
+		return http.ErrHijacked
+	}
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	if !w.headSent {
+		if err := w.sendHead(); err != nil {
+			return err
+		}
+	}
+	return w.c.bw.Flush()
+}
+
+// Hijack hands the connection over to the handler, as net/http's server
+// does; what the server had buffered of the reply is flushed first.
+func (w *leanResponse) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c := w.c
+	if c.hijacked {
+		return nil, nil, http.ErrHijacked
+	}
+	if w.wroteHeader && !w.headSent {
+		if err := w.sendHead(); err != nil {
+			return nil, nil, err
+		}
+	}
+	if err := c.bw.Flush(); err != nil {
+		return nil, nil, err
+	}
+	c.hijacked = true
+	c.state.Store(connClosed)
+	c.s.untrack(c)
+	if scan := scanner(c.nc); scan != nil {
+		scan.stop() // what follows (a WebSocket, say) is not HTTP/1.x
+	}
+	c.nc.SetDeadline(time.Time{})
+	// The buffers go with the connection: the reader may hold bytes the
+	// client sent after its request.
+	return c.nc, bufio.NewReadWriter(c.br, c.bw), nil
+}
+
+// SetReadDeadline is for http.ResponseController.
+func (w *leanResponse) SetReadDeadline(d time.Time) error {
+	if w.c.hijacked {
+		return http.ErrHijacked
+	}
+	return w.c.nc.SetReadDeadline(d)
+}
+
+// SetWriteDeadline is for http.ResponseController.
+func (w *leanResponse) SetWriteDeadline(d time.Time) error {
+	if w.c.hijacked {
+		return http.ErrHijacked
+	}
+	return w.c.nc.SetWriteDeadline(d)
+}
+
+// EnableFullDuplex is for http.ResponseController: the body is then left
+// alone when the reply begins.
+func (w *leanResponse) EnableFullDuplex() error {
+	w.fullDuplex = true
+	return nil
+}
+
+// connQueue is a listener fed with connections another accept loop took:
+// HTTP/2 connections, which the lean server hands to net/http's.
+type connQueue struct {
+	addr  net.Addr
+	conns chan net.Conn
+	done  chan struct{}
+	once  sync.Once
+}
+
+func newConnQueue(addr net.Addr) *connQueue {
+	return &connQueue{addr: addr, conns: make(chan net.Conn), done: make(chan struct{})}
+}
+
+func (q *connQueue) put(c net.Conn) {
+	select {
+	case q.conns <- c:
+	case <-q.done:
+		c.Close()
+	}
+}
+
+func (q *connQueue) Accept() (net.Conn, error) {
+	select {
+	case c := <-q.conns:
+		return c, nil
+	case <-q.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (q *connQueue) Close() error {
+	q.once.Do(func() { close(q.done) })
+	return nil
+}
+
+func (q *connQueue) Addr() net.Addr { return q.addr }
