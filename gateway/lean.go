@@ -194,6 +194,9 @@ const maxPostHandlerRead = 256 << 10
 // chunked. net/http's figure.
 const preBodySize = 2048
 
+// sniffLen is how much of a body http.DetectContentType looks at.
+const sniffLen = 512
+
 var (
 	leanReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
 	leanWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 4096) }}
@@ -303,7 +306,7 @@ func (c *leanConn) serve() {
 			return
 		}
 		if w.closeAfter || s.shutdown.Load() {
-			if !w.handlerFailed && !w.body.sawEOF {
+			if !w.handlerFailed && !w.body.ended() {
 				c.lingerClose()
 			}
 			return
@@ -373,7 +376,10 @@ func (c *leanConn) readRequest(t0 time.Time, remote string, lastPOST bool) (*lea
 		return nil, err
 	}
 	c.r.remain = noLimit
-	if req.ProtoMajor != 1 {
+	// As net/http: HTTP/1.x, and the HTTP/2 preface as a request, for a
+	// handler that would take the connection over (the router refuses it).
+	h2Preface := req.ProtoMajor == 2 && req.ProtoMinor == 0 && req.Method == "PRI" && req.RequestURI == "*"
+	if req.ProtoMajor != 1 && !h2Preface {
 		return nil, &statusError{http.StatusHTTPVersionNotSupported, "unsupported protocol version"}
 	}
 	// http.ReadRequest has moved Host from the header to req.Host, and
@@ -381,7 +387,7 @@ func (c *leanConn) readRequest(t0 time.Time, remote string, lastPOST bool) (*lea
 	// and an http URI an authority that is not empty (RFC 9110 §4.2.1): an
 	// empty value is refused with a missing one. A request in absolute
 	// form names its host in its target, which then wins over any Host.
-	if req.Host == "" && req.ProtoAtLeast(1, 1) && req.Method != "CONNECT" {
+	if req.Host == "" && req.ProtoAtLeast(1, 1) && req.Method != "CONNECT" && !h2Preface {
 		return nil, &statusError{http.StatusBadRequest, "missing required Host header"}
 	}
 	if !validHost(req.Host) {
@@ -416,15 +422,15 @@ func (c *leanConn) readRequest(t0 time.Time, remote string, lastPOST bool) (*lea
 	}
 	if d := hs.WriteTimeout; d > 0 {
 		c.nc.SetWriteDeadline(time.Now().Add(d))
-	} else {
-		c.nc.SetWriteDeadline(time.Time{})
 	}
 	w := &leanResponse{
 		c: c, req: req, cancel: cancel,
-		header:        make(http.Header),
-		contentLength: -1,
-		wants10Keep:   !req.ProtoAtLeast(1, 1) && hasToken(req.Header["Connection"], "keep-alive"),
-		wantsClose:    req.Close,
+		header:         make(http.Header),
+		contentLength:  -1,
+		wants10Keep:    !req.ProtoAtLeast(1, 1) && hasToken(req.Header["Connection"], "keep-alive"),
+		wantsClose:     req.Close,
+		closeAfter:     h2Preface,
+		expectContinue: expect,
 	}
 	w.body = leanBody{r: req.Body, w: w}
 	w.canContinue = expect

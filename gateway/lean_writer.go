@@ -3,6 +3,7 @@ package gateway
 import (
 	"bufio"
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -39,7 +40,11 @@ type leanResponse struct {
 	fullDuplex    bool
 	handlerDone   bool
 	handlerFailed bool
-	trailers      []string // declared with Trailer, canonical
+	finished      bool // the reply is done: writes fail
+	// expectContinue is set when the client sent Expect: 100-continue
+	// with a body.
+	expectContinue bool
+	trailers       []string // declared with Trailer, canonical
 
 	// continueMu orders the 100 Continue, written by a body read on any
 	// goroutine, with the final header, which ends the chance to send it.
@@ -91,9 +96,6 @@ func (b *leanBody) discard() bool {
 	if b.sawEOF {
 		return true
 	}
-	if b.w.canContinueNow() {
-		return false // the client waits for a 100 Continue it will not get
-	}
 	_, err := io.CopyN(io.Discard, b.r, maxPostHandlerRead+1)
 	if err == io.EOF {
 		b.sawEOF = true
@@ -101,10 +103,11 @@ func (b *leanBody) discard() bool {
 	return b.sawEOF
 }
 
-func (w *leanResponse) canContinueNow() bool {
-	w.continueMu.Lock()
-	defer w.continueMu.Unlock()
-	return w.canContinue
+// ended reports whether the body has been read to its end.
+func (b *leanBody) ended() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.sawEOF
 }
 
 // writeContinue sends 100 Continue if the client asked for it and no final
@@ -162,15 +165,22 @@ func (w *leanResponse) writeInterim(code int) {
 		defer w.continueMu.Unlock()
 		w.canContinue = false
 	}
+	if w.finished {
+		return
+	}
 	bw := w.c.bw
-	writeStatusLine(bw, code)
-	w.header.Write(bw)
+	writeStatusLine(bw, w.req.ProtoAtLeast(1, 1), code)
+	w.header.WriteSubset(bw, excludeTECL)
 	bw.WriteString("\r\n")
 	bw.Flush()
 }
 
-func writeStatusLine(bw *bufio.Writer, code int) {
-	bw.WriteString("HTTP/1.1 ")
+func writeStatusLine(bw *bufio.Writer, is11 bool, code int) {
+	if is11 {
+		bw.WriteString("HTTP/1.1 ")
+	} else {
+		bw.WriteString("HTTP/1.0 ")
+	}
 	var b [3]byte
 	bw.Write(strconv.AppendInt(b[:0], int64(code), 10))
 	bw.WriteByte(' ')
@@ -183,20 +193,34 @@ func writeStatusLine(bw *bufio.Writer, code int) {
 	bw.WriteString("\r\n")
 }
 
-func (w *leanResponse) Write(p []byte) (int, error) {
+func (w *leanResponse) Write(p []byte) (int, error) { return w.write(p, "") }
+
+// WriteString spares a handler's string the copy a conversion to []byte
+// makes (io.WriteString uses it).
+func (w *leanResponse) WriteString(s string) (int, error) { return w.write(nil, s) }
+
+// write writes p, or s when p is nil.
+func (w *leanResponse) write(p []byte, s string) (int, error) {
+	n := len(p)
+	if p == nil {
+		n = len(s)
+	}
 	if w.c.hijacked {
 		return 0, http.ErrHijacked
+	}
+	if w.finished {
+		return 0, errWriteAfterHandler
 	}
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
 	}
-	if len(p) == 0 {
+	if n == 0 {
 		return 0, nil
 	}
 	if !bodyAllowed(w.status) {
 		return 0, http.ErrBodyNotAllowed
 	}
-	w.written += int64(len(p))
+	w.written += int64(n)
 	if w.contentLength != -1 && w.written > w.contentLength {
 		return 0, http.ErrContentLength
 	}
@@ -204,29 +228,54 @@ func (w *leanResponse) Write(p []byte) (int, error) {
 		if w.pre == nil {
 			w.pre = leanPre.Get().(*[]byte)
 		}
-		if len(*w.pre)+len(p) <= preBodySize {
-			*w.pre = append(*w.pre, p...)
-			return len(p), nil
+		pre := *w.pre
+		if len(pre)+n <= preBodySize {
+			if p != nil {
+				*w.pre = append(pre, p...)
+			} else {
+				*w.pre = append(pre, s...)
+			}
+			return n, nil
 		}
-		if err := w.sendHead(); err != nil {
+		// Sniffed from what net/http would: up to 512 bytes of the held
+		// body and this write, in pre's spare room (not part of pre).
+		first := pre
+		if len(first) < sniffLen {
+			if p != nil {
+				first = append(first, p[:min(len(p), sniffLen-len(first))]...)
+			} else {
+				first = append(first, s[:min(len(s), sniffLen-len(first))]...)
+			}
+		}
+		if err := w.sendHead(first); err != nil {
 			return 0, err
 		}
 	}
 	if w.req.Method == "HEAD" {
-		return len(p), nil
+		return n, nil
 	}
-	return w.writeBody(p)
+	return w.writeBody(p, s)
 }
 
-// writeBody writes p after the head, as a chunk when chunked.
-func (w *leanResponse) writeBody(p []byte) (int, error) {
+// writeBody writes p (or s, when p is nil) after the head, as a chunk when
+// chunked.
+func (w *leanResponse) writeBody(p []byte, s string) (int, error) {
 	bw := w.c.bw
+	n := len(p)
+	if p == nil {
+		n = len(s)
+	}
 	if w.chunked {
 		var b [20]byte
-		bw.Write(strconv.AppendInt(b[:0], int64(len(p)), 16))
+		bw.Write(strconv.AppendInt(b[:0], int64(n), 16))
 		bw.WriteString("\r\n")
 	}
-	n, err := bw.Write(p)
+	var err error
+	if p != nil {
+		n, err = bw.Write(p)
+	} else {
+		n, err = bw.WriteString(s)
+	}
 	if err != nil {
 		return n, err
 	}
@@ -237,8 +286,12 @@ func (w *leanResponse) writeBody(p []byte) (int, error) {
 }
 
 // sendHead writes the status line and header into c.bw, choosing the
-// framing, then the body held so far.
-func (w *leanResponse) sendHead() error {
+// framing, then the body held so far. first is the start of the body, to
+// sniff a Content-Type from when the handler set none. The handler's
+// header map is not changed: what the server adds (Date, a computed
+// Content-Length, the framing, Connection) is written after it, as
+// net/http's server does.
+func (w *leanResponse) sendHead(first []byte) error {
 	w.headSent = true
 	h := w.header
 	req := w.req
@@ -250,27 +303,40 @@ func (w *leanResponse) sendHead() error {
 
 	// What the client has not sent of its body is read now, up to a limit,
 	// unless the handler reads and writes at once: a client that sends its
-	// whole request before it reads the reply would deadlock otherwise.
-	if req.ContentLength != 0 && !w.closeAfter && !w.fullDuplex && !w.body.discard() {
-		w.closeAfter = true
+	// whole request before it reads the reply would deadlock otherwise. A
+	// client that waits for 100 Continue, and did not get it or did not
+	// send all, is not read from: the connection closes.
+	if req.ContentLength != 0 && !w.closeAfter {
+		switch {
+		case w.expectContinue && !w.body.ended():
+			w.closeAfter = true
+		case !w.fullDuplex && !w.body.discard():
+			w.closeAfter = true
+		}
 	}
 
+	var extra struct {
+		contentLength, contentType, connection string
+		chunked                                bool
+	}
+	exclude := excludeTE
 	_, hasType := h["Content-Type"]
 	te := h.Get("Transfer-Encoding")
 	hasTE := te != ""
 	if w.handlerDone && len(w.trailers) == 0 && !hasTE && bodyAllowed(w.status) && w.contentLength == -1 && (!head || len(pre) > 0) {
 		w.contentLength = int64(len(pre))
-		h.Set("Content-Length", strconv.Itoa(len(pre)))
+		extra.contentLength = strconv.Itoa(len(pre))
 	}
-	if !hasType && !hasTE && bodyAllowed(w.status) && len(pre) > 0 {
-		h.Set("Content-Type", http.DetectContentType(pre))
+	if !hasType && !hasTE && bodyAllowed(w.status) && len(first) > 0 {
+		extra.contentType = http.DetectContentType(first)
 	}
 
 	// Keep-alive, as net/http decides it.
 	hasCL := w.contentLength != -1
+	_, hasConnection := h["Connection"]
 	if w.wants10Keep && (head || hasCL || !bodyAllowed(w.status)) {
-		if _, ok := h["Connection"]; !ok {
-			h.Set("Connection", "keep-alive")
+		if !hasConnection {
+			extra.connection = "keep-alive"
 		}
 	} else if !req.ProtoAtLeast(1, 1) || w.wantsClose {
 		w.closeAfter = true
@@ -279,46 +345,73 @@ func (w *leanResponse) sendHead() error {
 		w.closeAfter = true
 	}
 
+	dropCL := false
 	switch {
 	case head || !bodyAllowed(w.status):
-		h.Del("Transfer-Encoding")
-		if w.status == http.StatusNoContent {
-			h.Del("Content-Length")
-		}
+		dropCL = w.status == http.StatusNoContent
 	case hasCL:
-		h.Del("Transfer-Encoding")
 	case req.ProtoAtLeast(1, 1):
 		if hasTE && te == "identity" {
 			w.closeAfter = true
-			h.Del("Transfer-Encoding")
 		} else {
 			w.chunked = true
-			h.Set("Transfer-Encoding", "chunked")
+			extra.chunked = true
 		}
 	default:
 		w.closeAfter = true
-		h.Del("Transfer-Encoding")
 	}
 	if w.closeAfter && !hasToken(h["Connection"], "close") {
-		h.Del("Connection")
+		extra.connection = ""
 		if req.ProtoAtLeast(1, 1) {
-			h.Set("Connection", "close")
+			extra.connection = "close"
 		}
+		switch {
+		case hasConnection && dropCL:
+			exclude = excludeTECLConnection
+		case hasConnection:
+			exclude = excludeTEConnection
+		case dropCL:
+			exclude = excludeTECL
+		}
+	} else if dropCL {
+		exclude = excludeTECL
 	}
-	if _, ok := h["Date"]; !ok {
-		h["Date"] = []string{w.c.s.date()}
+	if tp := trailerPrefixed(h); tp != nil {
+		for k := range exclude {
+			tp[k] = true
+		}
+		exclude = tp
 	}
 
 	bw := w.c.bw
-	writeStatusLine(bw, w.status)
-	if err := h.WriteSubset(bw, trailerPrefixed(h)); err != nil {
+	writeStatusLine(bw, req.ProtoAtLeast(1, 1), w.status)
+	if err := h.WriteSubset(bw, exclude); err != nil {
 		return err
+	}
+	if _, ok := h["Date"]; !ok {
+		bw.WriteString("Date: ")
+		bw.WriteString(w.c.s.date())
+		bw.WriteString("\r\n")
+	}
+	for _, f := range [...]struct{ name, value string }{
+		{"Content-Length: ", extra.contentLength},
+		{"Content-Type: ", extra.contentType},
+		{"Connection: ", extra.connection},
+	} {
+		if f.value != "" {
+			bw.WriteString(f.name)
+			bw.WriteString(f.value)
+			bw.WriteString("\r\n")
+		}
+	}
+	if extra.chunked {
+		bw.WriteString("Transfer-Encoding: chunked\r\n")
 	}
 	if _, err := bw.WriteString("\r\n"); err != nil {
 		return err
 	}
 	if len(pre) > 0 && !head {
-		if _, err := w.writeBody(pre); err != nil {
+		if _, err := w.writeBody(pre, ""); err != nil {
 			return err
 		}
 	}
@@ -327,6 +420,15 @@ func (w *leanResponse) sendHead() error {
 	}
 	return nil
 }
+
+// The fields of a handler's header that the server leaves out: it frames
+// the reply itself, and may override Connection or drop Content-Length.
+var (
+	excludeTE             = map[string]bool{"Transfer-Encoding": true}
+	excludeTECL           = map[string]bool{"Transfer-Encoding": true, "Content-Length": true}
+	excludeTEConnection   = map[string]bool{"Transfer-Encoding": true, "Connection": true}
+	excludeTECLConnection = map[string]bool{"Transfer-Encoding": true, "Content-Length": true, "Connection": true}
+)
 
 // trailerPrefixed lists the fields a handler set to be sent as trailers
 // (http.TrailerPrefix), which are not part of the header; nil when none.
@@ -348,8 +450,9 @@ func (w *leanResponse) finish() {
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
 	}
+	defer func() { w.finished = true }()
 	if !w.headSent {
-		if w.sendHead() != nil {
+		if w.sendHead(w.heldBody()) != nil {
 			w.closeAfter = true
 			return
 		}
@@ -379,10 +482,22 @@ func (w *leanResponse) finish() {
 	if bw.Flush() != nil {
 		w.closeAfter = true
 	}
-	if !w.body.sawEOF && !w.closeAfter && w.req.ContentLength != 0 && !w.body.discard() {
+	if !w.closeAfter && w.req.ContentLength != 0 && (w.expectContinue && !w.body.ended() || !w.body.discard()) {
 		w.closeAfter = true
 	}
 }
+
+// heldBody is the body held so far, before the head is sent.
+func (w *leanResponse) heldBody() []byte {
+	if w.pre == nil {
+		return nil
+	}
+	return *w.pre
+}
+
+// errWriteAfterHandler is what a write to a reply whose handler has
+// returned gets: the connection has moved on, perhaps to the next request.
+var errWriteAfterHandler = errors.New("gateway: write to a reply after its handler returned")
 
 var fieldValueCleaner = strings.NewReplacer("\r", " ", "\n", " ")
 
@@ -405,8 +520,11 @@ func (w *leanResponse) FlushError() error {
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
 	}
+	if w.finished {
+		return errWriteAfterHandler
+	}
 	if !w.headSent {
-		if err := w.sendHead(); err != nil {
+		if err := w.sendHead(w.heldBody()); err != nil {
 			return err
 		}
 	}
@@ -421,7 +539,7 @@ func (w *leanResponse) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, http.ErrHijacked
 	}
 	if w.wroteHeader && !w.headSent {
-		if err := w.sendHead(); err != nil {
+		if err := w.sendHead(w.heldBody()); err != nil {
 			return nil, nil, err
 		}
 	}
