@@ -215,6 +215,8 @@ type leanConn struct {
 	ctx   context.Context
 	// hijacked is set when a handler took the connection over.
 	hijacked bool
+	// cur is the reply of the request being served, nil between requests.
+	cur *leanResponse
 }
 
 // limitReader reads from the connection with a limit while a request head
@@ -249,6 +251,10 @@ func (c *leanConn) serve() {
 		}
 		if !c.hijacked {
 			c.nc.Close()
+			if c.cur != nil {
+				// After the close, so that a Read left running ends.
+				c.cur.body.shut()
+			}
 			c.release()
 		}
 		s.untrack(c)
@@ -270,13 +276,21 @@ func (c *leanConn) serve() {
 	c.ctx = ctx
 	remote := c.nc.RemoteAddr().String()
 	lastPOST := false
+	hdrTimeout, idleTimeout := hs.ReadHeaderTimeout, hs.IdleTimeout
+	if hdrTimeout <= 0 {
+		hdrTimeout = hs.ReadTimeout
+	}
+	if idleTimeout <= 0 {
+		idleTimeout = hs.ReadTimeout
+	}
 
 	for first := true; ; first = false {
 		// Wait for the next request: ReadHeaderTimeout for the first,
-		// IdleTimeout between them.
-		wait := hs.ReadHeaderTimeout
-		if !first && hs.IdleTimeout > 0 {
-			wait = hs.IdleTimeout
+		// IdleTimeout between them, each ReadTimeout when unset, as
+		// net/http.
+		wait := hdrTimeout
+		if !first {
+			wait = idleTimeout
 		}
 		if wait > 0 {
 			c.nc.SetReadDeadline(time.Now().Add(wait))
@@ -290,10 +304,8 @@ func (c *leanConn) serve() {
 			return // closed by a shutdown
 		}
 		t0 := time.Now()
-		if d := hs.ReadHeaderTimeout; d > 0 {
-			c.nc.SetReadDeadline(t0.Add(d))
-		} else if d := hs.ReadTimeout; d > 0 {
-			c.nc.SetReadDeadline(t0.Add(d))
+		if hdrTimeout > 0 {
+			c.nc.SetReadDeadline(t0.Add(hdrTimeout))
 		}
 		w, err := c.readRequest(t0, remote, lastPOST)
 		if err != nil {
@@ -301,6 +313,7 @@ func (c *leanConn) serve() {
 			return
 		}
 		lastPOST = w.req.Method == "POST"
+		c.cur = w
 		c.serveRequest(w)
 		if c.hijacked {
 			return
@@ -311,6 +324,10 @@ func (c *leanConn) serve() {
 			}
 			return
 		}
+		// The body ended (else the connection would close): a Read left
+		// running cannot be blocked in it.
+		w.body.shut()
+		c.cur = nil
 		if !c.state.CompareAndSwap(connActive, connIdle) {
 			return
 		}
@@ -403,9 +420,11 @@ func (c *leanConn) readRequest(t0 time.Time, remote string, lastPOST bool) (*lea
 			}
 		}
 	}
+	// As net/http: 100-continue among the Expect field's values is
+	// honoured (for a body), any other Expect refused.
 	expect := false
 	if e := req.Header["Expect"]; len(e) > 0 {
-		if len(e) != 1 || !strings.EqualFold(e[0], "100-continue") {
+		if !hasToken(e[:1], "100-continue") {
 			return nil, &statusError{http.StatusExpectationFailed, "unsupported Expect"}
 		}
 		expect = req.ProtoAtLeast(1, 1) && req.ContentLength != 0
@@ -442,8 +461,8 @@ func (c *leanConn) readRequest(t0 time.Time, remote string, lastPOST bool) (*lea
 	return w, nil
 }
 
-// validHost reports whether v may be a Host field value (RFC 3986
-// authority characters), as net/http's check.
+// validHost reports whether v may be a Host field value: the bytes of an
+// RFC 3986 authority, as net/http's check (no UTF-8).
 func validHost(v string) bool {
 	for i := 0; i < len(v); i++ {
 		if !hostChar(v[i]) {
@@ -458,7 +477,7 @@ func hostChar(b byte) bool {
 	case 'a' <= b && b <= 'z', 'A' <= b && b <= 'Z', '0' <= b && b <= '9':
 		return true
 	}
-	return strings.IndexByte("!$%&'()*+,-.:;=[]_~", b) >= 0 || b >= 0x80
+	return strings.IndexByte("!$%&'()*+,-.:;=[]_~", b) >= 0
 }
 
 // validFieldValue reports whether v is a valid field value: no control

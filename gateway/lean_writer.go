@@ -26,6 +26,7 @@ type leanResponse struct {
 	cancel context.CancelFunc
 	body   leanBody
 	header http.Header
+	sent   http.Header // the header at WriteHeader, once the handler asks for it after
 
 	status        int // the final status, once written
 	wroteHeader   bool
@@ -103,6 +104,17 @@ func (b *leanBody) discard() bool {
 	return b.sawEOF
 }
 
+// shut ends the body's use once its request is over: a Read left running
+// on another goroutine (a transport still sending it upstream, say) must
+// not reach the connection's reader, which goes on to the next request or
+// back to its pool. A Read in progress holds mu: the connection is closed
+// first when the body did not end, which ends that Read.
+func (b *leanBody) shut() {
+	b.mu.Lock()
+	b.closed = true
+	b.mu.Unlock()
+}
+
 // ended reports whether the body has been read to its end.
 func (b *leanBody) ended() bool {
 	b.mu.Lock()
@@ -123,13 +135,30 @@ func (w *leanResponse) writeContinue() {
 	w.c.bw.Flush()
 }
 
-func (w *leanResponse) Header() http.Header { return w.header }
+// Header is the handler's header. As with net/http's server, what is sent
+// is the header as it stood at WriteHeader: a handler that asks for it
+// after that gets the same map, and its changes, other than trailers, are
+// not sent.
+func (w *leanResponse) Header() http.Header {
+	if w.wroteHeader && !w.headSent && w.sent == nil {
+		w.sent = w.header.Clone()
+	}
+	return w.header
+}
+
+// sentHeader is the header the head is written from.
+func (w *leanResponse) sentHeader() http.Header {
+	if w.sent != nil {
+		return w.sent
+	}
+	return w.header
+}
 
 func (w *leanResponse) WriteHeader(code int) {
 	if code < 100 || code > 999 {
 		panic("gateway: invalid WriteHeader code " + strconv.Itoa(code))
 	}
-	if w.wroteHeader {
+	if w.wroteHeader || w.c.hijacked || w.finished {
 		return
 	}
 	if code < 200 && code != http.StatusSwitchingProtocols {
@@ -151,8 +180,8 @@ func (w *leanResponse) WriteHeader(code int) {
 	}
 	for _, v := range w.header["Trailer"] {
 		for name := range strings.SplitSeq(v, ",") {
-			if name = strings.TrimSpace(name); name != "" {
-				w.trailers = append(w.trailers, http.CanonicalHeaderKey(name))
+			if name = http.CanonicalHeaderKey(strings.TrimSpace(name)); name != "" && validTrailer(name) {
+				w.trailers = append(w.trailers, name)
 			}
 		}
 	}
@@ -170,7 +199,7 @@ func (w *leanResponse) writeInterim(code int) {
 	}
 	bw := w.c.bw
 	writeStatusLine(bw, w.req.ProtoAtLeast(1, 1), code)
-	w.header.WriteSubset(bw, excludeTECL)
+	w.header.WriteSubset(bw, excludeSets[dropTE|dropCL])
 	bw.WriteString("\r\n")
 	bw.Flush()
 }
@@ -293,7 +322,7 @@ func (w *leanResponse) writeBody(p []byte, s string) (int, error) {
 // net/http's server does.
 func (w *leanResponse) sendHead(first []byte) error {
 	w.headSent = true
-	h := w.header
+	h := w.sentHeader()
 	req := w.req
 	head := req.Method == "HEAD"
 	var pre []byte
@@ -301,25 +330,10 @@ func (w *leanResponse) sendHead(first []byte) error {
 		pre = *w.pre
 	}
 
-	// What the client has not sent of its body is read now, up to a limit,
-	// unless the handler reads and writes at once: a client that sends its
-	// whole request before it reads the reply would deadlock otherwise. A
-	// client that waits for 100 Continue, and did not get it or did not
-	// send all, is not read from: the connection closes.
-	if req.ContentLength != 0 && !w.closeAfter {
-		switch {
-		case w.expectContinue && !w.body.ended():
-			w.closeAfter = true
-		case !w.fullDuplex && !w.body.discard():
-			w.closeAfter = true
-		}
-	}
-
 	var extra struct {
 		contentLength, contentType, connection string
 		chunked                                bool
 	}
-	exclude := excludeTE
 	_, hasType := h["Content-Type"]
 	te := h.Get("Transfer-Encoding")
 	hasTE := te != ""
@@ -327,7 +341,8 @@ func (w *leanResponse) sendHead(first []byte) error {
 		w.contentLength = int64(len(pre))
 		extra.contentLength = strconv.Itoa(len(pre))
 	}
-	if !hasType && !hasTE && bodyAllowed(w.status) && len(first) > 0 {
+	_, hasCE := h["Content-Encoding"]
+	if !hasType && !hasCE && !hasTE && bodyAllowed(w.status) && len(first) > 0 {
 		extra.contentType = http.DetectContentType(first)
 	}
 
@@ -345,10 +360,14 @@ func (w *leanResponse) sendHead(first []byte) error {
 		w.closeAfter = true
 	}
 
-	dropCL := false
+	// The handler's framing fields are replaced by the server's own; its
+	// Content-Length stays when it is the one the reply keeps to.
+	drop := dropTE
+	if !hasCL || w.status == http.StatusNoContent {
+		drop |= dropCL
+	}
 	switch {
 	case head || !bodyAllowed(w.status):
-		dropCL = w.status == http.StatusNoContent
 	case hasCL:
 	case req.ProtoAtLeast(1, 1):
 		if hasTE && te == "identity" {
@@ -360,22 +379,32 @@ func (w *leanResponse) sendHead(first []byte) error {
 	default:
 		w.closeAfter = true
 	}
+
+	// What the client has not sent of its body is read now, up to a limit,
+	// when the connection is to be reused, unless the handler reads and
+	// writes at once: a client that sends its whole request before it
+	// reads the reply would deadlock otherwise. A client that waits for
+	// 100 Continue, and did not get it or did not send all, is not read
+	// from: the connection closes.
+	if req.ContentLength != 0 && !w.closeAfter {
+		switch {
+		case w.expectContinue && !w.body.ended():
+			w.closeAfter = true
+		case !w.fullDuplex && !w.body.discard():
+			w.closeAfter = true
+		}
+	}
+
 	if w.closeAfter && !hasToken(h["Connection"], "close") {
 		extra.connection = ""
 		if req.ProtoAtLeast(1, 1) {
 			extra.connection = "close"
 		}
-		switch {
-		case hasConnection && dropCL:
-			exclude = excludeTECLConnection
-		case hasConnection:
-			exclude = excludeTEConnection
-		case dropCL:
-			exclude = excludeTECL
+		if hasConnection {
+			drop |= dropConnection
 		}
-	} else if dropCL {
-		exclude = excludeTECL
 	}
+	exclude := excludeSets[drop]
 	if tp := trailerPrefixed(h); tp != nil {
 		for k := range exclude {
 			tp[k] = true
@@ -421,14 +450,44 @@ func (w *leanResponse) sendHead(first []byte) error {
 	return nil
 }
 
-// The fields of a handler's header that the server leaves out: it frames
-// the reply itself, and may override Connection or drop Content-Length.
-var (
-	excludeTE             = map[string]bool{"Transfer-Encoding": true}
-	excludeTECL           = map[string]bool{"Transfer-Encoding": true, "Content-Length": true}
-	excludeTEConnection   = map[string]bool{"Transfer-Encoding": true, "Connection": true}
-	excludeTECLConnection = map[string]bool{"Transfer-Encoding": true, "Content-Length": true, "Connection": true}
+// The fields of a handler's header that the server leaves out, by a mask
+// of drop bits: it frames the reply itself, and may override Connection or
+// drop Content-Length.
+const (
+	dropTE = 1 << iota
+	dropCL
+	dropConnection
 )
+
+var excludeSets = func() (sets [8]map[string]bool) {
+	for mask := range sets {
+		m := make(map[string]bool)
+		for bit, name := range []string{"Transfer-Encoding", "Content-Length", "Connection"} {
+			if mask&(1<<bit) != 0 {
+				m[name] = true
+			}
+		}
+		sets[mask] = m
+	}
+	return sets
+}()
+
+// validTrailer reports whether a field may be sent as a trailer: a field
+// name, and not one that frames, routes, authenticates or describes the
+// message (RFC 9110 §6.5.1), as net/http's list.
+func validTrailer(name string) bool {
+	if !IsToken(name) || strings.HasPrefix(name, "If-") {
+		return false
+	}
+	switch name {
+	case "Authorization", "Cache-Control", "Connection", "Content-Encoding", "Content-Length",
+		"Content-Range", "Content-Type", "Expect", "Host", "Keep-Alive", "Max-Forwards", "Pragma",
+		"Proxy-Authenticate", "Proxy-Authorization", "Proxy-Connection", "Range", "Realm", "Te",
+		"Trailer", "Transfer-Encoding", "Www-Authenticate":
+		return false
+	}
+	return true
+}
 
 // trailerPrefixed lists the fields a handler set to be sent as trailers
 // (http.TrailerPrefix), which are not part of the header; nil when none.
@@ -460,17 +519,8 @@ func (w *leanResponse) finish() {
 	bw := w.c.bw
 	if w.chunked {
 		bw.WriteString("0\r\n")
-		for _, k := range w.trailers {
-			for _, v := range w.header[k] {
-				writeField(bw, k, v)
-			}
-		}
-		for k, vs := range w.header {
-			if name, ok := strings.CutPrefix(k, http.TrailerPrefix); ok {
-				for _, v := range vs {
-					writeField(bw, name, v)
-				}
-			}
+		if t := w.finalTrailers(); t != nil {
+			t.Write(bw) // drops invalid names, as net/http's server
 		}
 		bw.WriteString("\r\n")
 	}
@@ -499,13 +549,27 @@ func (w *leanResponse) heldBody() []byte {
 // returned gets: the connection has moved on, perhaps to the next request.
 var errWriteAfterHandler = errors.New("gateway: write to a reply after its handler returned")
 
-var fieldValueCleaner = strings.NewReplacer("\r", " ", "\n", " ")
-
-func writeField(bw *bufio.Writer, k, v string) {
-	bw.WriteString(k)
-	bw.WriteString(": ")
-	bw.WriteString(fieldValueCleaner.Replace(v))
-	bw.WriteString("\r\n")
+// finalTrailers are the trailers to send: those declared with Trailer and
+// those set with http.TrailerPrefix; nil when none.
+func (w *leanResponse) finalTrailers() http.Header {
+	var t http.Header
+	for _, k := range w.trailers {
+		if vv := w.header[k]; len(vv) > 0 {
+			if t == nil {
+				t = make(http.Header)
+			}
+			t[k] = vv
+		}
+	}
+	for k, vv := range w.header {
+		if name, ok := strings.CutPrefix(k, http.TrailerPrefix); ok {
+			if t == nil {
+				t = make(http.Header)
+			}
+			t[name] = vv
+		}
+	}
+	return t
 }
 
 // Flush sends the head, chunked when no length is known, and what is
@@ -546,6 +610,9 @@ func (w *leanResponse) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err := c.bw.Flush(); err != nil {
 		return nil, nil, err
 	}
+	w.continueMu.Lock()
+	w.canContinue = false
+	w.continueMu.Unlock()
 	c.hijacked = true
 	c.state.Store(connClosed)
 	c.s.untrack(c)
