@@ -558,8 +558,11 @@ func (c *leanConn) serveRequest(w *leanResponse) {
 	}
 	if w.handlerFailed {
 		w.closeAfter = true
-		return
+	} else {
+		w.handlerDone = true
+		w.finish()
 	}
-	w.handlerDone = true
-	w.finish()
+	// Reads of the body from here on fail; one in progress ends with the
+	// connection, or has ended with the body (see leanBody.shut).
+	w.body.over.Store(true)
 }

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -60,12 +61,16 @@ type leanResponse struct {
 type leanBody struct {
 	r      io.ReadCloser
 	w      *leanResponse
+	over   atomic.Bool // the request is over: no new Read may start
 	mu     sync.Mutex
 	closed bool
 	sawEOF bool
 }
 
 func (b *leanBody) Read(p []byte) (int, error) {
+	if b.over.Load() {
+		return 0, http.ErrBodyReadAfterClose
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
@@ -110,6 +115,7 @@ func (b *leanBody) discard() bool {
 // back to its pool. A Read in progress holds mu: the connection is closed
 // first when the body did not end, which ends that Read.
 func (b *leanBody) shut() {
+	b.over.Store(true)
 	b.mu.Lock()
 	b.closed = true
 	b.mu.Unlock()
