@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -250,6 +249,9 @@ func (c *leanConn) serve() {
 			s.log.Error("gateway: panic serving "+c.nc.RemoteAddr().String(), "panic", p, "stack", string(buf))
 		}
 		if !c.hijacked {
+			// As net/http: what is buffered goes out before the close,
+			// even after a panic (the client sees a reply cut short).
+			c.bw.Flush()
 			c.nc.Close()
 			if c.cur != nil {
 				// After the close, so that a Read left running ends.
@@ -297,6 +299,9 @@ func (c *leanConn) serve() {
 		} else {
 			c.nc.SetReadDeadline(time.Time{})
 		}
+		// The head's limit counts from here, as net/http's, with the
+		// wait's read inside it.
+		c.r.remain = int64(hs.MaxHeaderBytes) + 4096
 		if _, err := c.br.Peek(1); err != nil {
 			return
 		}
@@ -375,7 +380,6 @@ var errHeadTooLarge = &statusError{http.StatusRequestHeaderFieldsTooLarge, "the 
 // readRequest reads and checks the next request, as net/http's server does.
 func (c *leanConn) readRequest(t0 time.Time, remote string, lastPOST bool) (*leanResponse, error) {
 	hs := c.s.hs
-	c.r.remain = int64(hs.MaxHeaderBytes) + 4096
 	if lastPOST {
 		// RFC 9112 §2.2 tolerance of a CRLF after a POST body, as net/http.
 		peek, _ := c.br.Peek(4)
@@ -508,17 +512,19 @@ func hasToken(values []string, token string) bool {
 // reply, and the connection closes.
 func (c *leanConn) refuse(err error) {
 	var se *statusError
+	var ne net.Error
+	var oe *net.OpError
 	switch {
 	case errors.As(err, &se):
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, net.ErrClosed):
+	// As net/http: silence for the end of the stream, a timeout, or a
+	// failed read (the connection closed under it).
+	case err == io.EOF,
+		errors.As(err, &ne) && ne.Timeout(),
+		errors.As(err, &oe) && oe.Op == "read":
 		return
 	case strings.Contains(err.Error(), "unsupported transfer encoding"):
 		se = &statusError{http.StatusNotImplemented, "unsupported transfer encoding"}
 	default:
-		var ne net.Error
-		if errors.As(err, &ne) {
-			return
-		}
 		se = &statusError{http.StatusBadRequest, "the request could not be parsed"}
 	}
 	c.nc.SetWriteDeadline(time.Now().Add(time.Second))

@@ -43,6 +43,7 @@ type leanResponse struct {
 	handlerDone   bool
 	handlerFailed bool
 	finished      bool // the reply is done: writes fail
+	badLength     bool // the handler's Content-Length was invalid
 	// expectContinue is set when the client sent Expect: 100-continue
 	// with a body.
 	expectContinue bool
@@ -180,8 +181,10 @@ func (w *leanResponse) WriteHeader(code int) {
 		if v, err := strconv.ParseInt(cl, 10, 64); err == nil && v >= 0 {
 			w.contentLength = v
 		} else {
+			// As net/http: ignored, and no length computed in its place.
 			w.c.s.log.Warn("gateway: handler set an invalid Content-Length", "value", cl)
 			w.header.Del("Content-Length")
+			w.badLength = true
 		}
 	}
 	for _, v := range w.header["Trailer"] {
@@ -340,16 +343,34 @@ func (w *leanResponse) sendHead(first []byte) error {
 		contentLength, contentType, connection string
 		chunked                                bool
 	}
+	tp := trailerPrefixed(h)
+	_, declared := h["Trailer"]
+	trailers := declared || tp != nil
 	_, hasType := h["Content-Type"]
 	te := h.Get("Transfer-Encoding")
 	hasTE := te != ""
-	if w.handlerDone && len(w.trailers) == 0 && !hasTE && bodyAllowed(w.status) && w.contentLength == -1 && (!head || len(pre) > 0) {
+	if w.handlerDone && !trailers && !hasTE && !w.badLength && bodyAllowed(w.status) && w.contentLength == -1 && (!head || len(pre) > 0) {
 		w.contentLength = int64(len(pre))
 		extra.contentLength = strconv.Itoa(len(pre))
 	}
-	_, hasCE := h["Content-Encoding"]
-	if !hasType && !hasCE && !hasTE && bodyAllowed(w.status) && len(first) > 0 {
-		extra.contentType = http.DetectContentType(first)
+	drop := dropTE
+	if bodyAllowed(w.status) {
+		_, hasCE := h["Content-Encoding"]
+		if !hasType && !hasCE && !hasTE && len(first) > 0 {
+			extra.contentType = http.DetectContentType(first)
+		}
+	} else {
+		// RFC 9110 §8.6, §15.4.5: no framing on a reply without a body,
+		// nor a type on a 304.
+		drop |= dropCL
+		if w.status == http.StatusNotModified {
+			drop |= dropCT
+		}
+	}
+	if w.contentLength != -1 && hasTE && te != "identity" {
+		// Both: the length is ignored, as net/http does.
+		w.c.s.log.Warn("gateway: handler set both Transfer-Encoding and Content-Length", "transfer-encoding", te)
+		w.contentLength = -1
 	}
 
 	// Keep-alive, as net/http decides it.
@@ -368,8 +389,7 @@ func (w *leanResponse) sendHead(first []byte) error {
 
 	// The handler's framing fields are replaced by the server's own; its
 	// Content-Length stays when it is the one the reply keeps to.
-	drop := dropTE
-	if !hasCL || w.status == http.StatusNoContent {
+	if !hasCL {
 		drop |= dropCL
 	}
 	switch {
@@ -396,8 +416,13 @@ func (w *leanResponse) sendHead(first []byte) error {
 		switch {
 		case w.expectContinue && !w.body.ended():
 			w.closeAfter = true
-		case !w.fullDuplex && !w.body.discard():
-			w.closeAfter = true
+		case !w.fullDuplex:
+			if !w.body.discard() {
+				w.closeAfter = true
+			}
+			// As net/http: the handler's reads end when its reply
+			// begins.
+			w.body.over.Store(true)
 		}
 	}
 
@@ -411,7 +436,7 @@ func (w *leanResponse) sendHead(first []byte) error {
 		}
 	}
 	exclude := excludeSets[drop]
-	if tp := trailerPrefixed(h); tp != nil {
+	if tp != nil {
 		for k := range exclude {
 			tp[k] = true
 		}
@@ -463,12 +488,13 @@ const (
 	dropTE = 1 << iota
 	dropCL
 	dropConnection
+	dropCT
 )
 
-var excludeSets = func() (sets [8]map[string]bool) {
+var excludeSets = func() (sets [16]map[string]bool) {
 	for mask := range sets {
 		m := make(map[string]bool)
-		for bit, name := range []string{"Transfer-Encoding", "Content-Length", "Connection"} {
+		for bit, name := range []string{"Transfer-Encoding", "Content-Length", "Connection", "Content-Type"} {
 			if mask&(1<<bit) != 0 {
 				m[name] = true
 			}
