@@ -251,7 +251,9 @@ func (c *leanConn) serve() {
 		if !c.hijacked {
 			// As net/http: what is buffered goes out before the close,
 			// even after a panic (the client sees a reply cut short).
-			c.bw.Flush()
+			if c.bw != nil {
+				c.bw.Flush()
+			}
 			c.nc.Close()
 			if c.cur != nil {
 				// After the close, so that a Read left running ends.
@@ -264,8 +266,6 @@ func (c *leanConn) serve() {
 	c.r = limitReader{nc: c.nc, remain: noLimit}
 	c.br = leanReaders.Get().(*bufio.Reader)
 	c.br.Reset(&c.r)
-	c.bw = leanWriters.Get().(*bufio.Writer)
-	c.bw.Reset(c.nc)
 	if cs, ok := c.nc.(interface{ ConnectionState() tls.ConnectionState }); ok {
 		st := cs.ConnectionState()
 		c.tls = &st
@@ -333,6 +333,7 @@ func (c *leanConn) serve() {
 		// running cannot be blocked in it.
 		w.body.shut()
 		c.cur = nil
+		c.releaseWriter()
 		if !c.state.CompareAndSwap(connActive, connIdle) {
 			return
 		}
@@ -352,6 +353,26 @@ func (c *leanConn) lingerClose() {
 }
 
 const rstAvoidanceDelay = 500 * time.Millisecond
+
+// writer is the connection's buffered writer, taken from the pool for a
+// reply and given back after it (see releaseWriter): a connection waiting
+// for its next request, or for its handler, holds none.
+func (c *leanConn) writer() *bufio.Writer {
+	if c.bw == nil {
+		c.bw = leanWriters.Get().(*bufio.Writer)
+		c.bw.Reset(c.nc)
+	}
+	return c.bw
+}
+
+// releaseWriter gives the writer back once a reply is out.
+func (c *leanConn) releaseWriter() {
+	if c.bw != nil && c.bw.Buffered() == 0 {
+		c.bw.Reset(nil)
+		leanWriters.Put(c.bw)
+		c.bw = nil
+	}
+}
 
 // release returns the connection's buffers to their pools.
 func (c *leanConn) release() {

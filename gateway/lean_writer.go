@@ -31,7 +31,7 @@ type leanResponse struct {
 
 	status        int // the final status, once written
 	wroteHeader   bool
-	headSent      bool  // the status line and header are in c.bw
+	headSent      bool  // the status line and header are in the connection's writer
 	contentLength int64 // declared by the handler; -1: none
 	written       int64 // body bytes the handler wrote
 	chunked       bool
@@ -138,8 +138,9 @@ func (w *leanResponse) writeContinue() {
 		return
 	}
 	w.canContinue = false
-	w.c.bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
-	w.c.bw.Flush()
+	bw := w.c.writer()
+	bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
+	bw.Flush()
 }
 
 // Header is the handler's header. As with net/http's server, what is sent
@@ -206,7 +207,7 @@ func (w *leanResponse) writeInterim(code int) {
 	if w.finished {
 		return
 	}
-	bw := w.c.bw
+	bw := w.c.writer()
 	writeStatusLine(bw, w.req.ProtoAtLeast(1, 1), code)
 	w.header.WriteSubset(bw, excludeSets[dropTE|dropCL])
 	bw.WriteString("\r\n")
@@ -298,7 +299,7 @@ func (w *leanResponse) write(p []byte, s string) (int, error) {
 // writeBody writes p (or s, when p is nil) after the head, as a chunk when
 // chunked.
 func (w *leanResponse) writeBody(p []byte, s string) (int, error) {
-	bw := w.c.bw
+	bw := w.c.writer()
 	n := len(p)
 	if p == nil {
 		n = len(s)
@@ -323,7 +324,7 @@ func (w *leanResponse) writeBody(p []byte, s string) (int, error) {
 	return n, err
 }
 
-// sendHead writes the status line and header into c.bw, choosing the
+// sendHead writes the status line and header into the connection's writer, choosing the
 // framing, then the body held so far. first is the start of the body, to
 // sniff a Content-Type from when the handler set none. The handler's
 // header map is not changed: what the server adds (Date, a computed
@@ -443,7 +444,7 @@ func (w *leanResponse) sendHead(first []byte) error {
 		exclude = tp
 	}
 
-	bw := w.c.bw
+	bw := w.c.writer()
 	writeStatusLine(bw, req.ProtoAtLeast(1, 1), w.status)
 	if err := h.WriteSubset(bw, exclude); err != nil {
 		return err
@@ -548,7 +549,7 @@ func (w *leanResponse) finish() {
 			return
 		}
 	}
-	bw := w.c.bw
+	bw := w.c.writer()
 	if w.chunked {
 		bw.WriteString("0\r\n")
 		if t := w.finalTrailers(); t != nil {
@@ -624,7 +625,7 @@ func (w *leanResponse) FlushError() error {
 			return err
 		}
 	}
-	return w.c.bw.Flush()
+	return w.c.writer().Flush()
 }
 
 // Hijack hands the connection over to the handler, as net/http's server
@@ -639,7 +640,7 @@ func (w *leanResponse) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 			return nil, nil, err
 		}
 	}
-	if err := c.bw.Flush(); err != nil {
+	if err := c.writer().Flush(); err != nil {
 		return nil, nil, err
 	}
 	w.continueMu.Lock()
