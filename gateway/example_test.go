@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -79,4 +80,39 @@ func ExampleError() {
 	// Output:
 	// 429 2 application/problem+json
 	// {"detail":"slow down","status":429,"title":"Too Many Requests","type":"about:blank"}
+}
+
+// A Server with LeanHTTP1 serves HTTP/1.x on gatekit's own connection loop;
+// handlers see no difference but for a client that leaves early (see the
+// package documentation, "Lean HTTP/1.x").
+func ExampleServer_leanHTTP1() {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	srv := &gateway.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintf(w, "hello over %s", r.Proto)
+		}),
+		LeanHTTP1: true,
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+
+	resp, err := http.Get("http://" + ln.Addr().String() + "/")
+	if err == nil {
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		fmt.Println(resp.Status, resp.ContentLength, string(body))
+	} else {
+		fmt.Println(err)
+	}
+
+	stop() // a graceful shutdown
+	fmt.Println("shutdown:", <-done)
+	// Output:
+	// 200 OK 19 hello over HTTP/1.1
+	// shutdown: <nil>
 }

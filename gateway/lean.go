@@ -288,14 +288,15 @@ func (c *leanConn) serve() {
 
 	for first := true; ; first = false {
 		// Wait for the next request: ReadHeaderTimeout for the first,
-		// IdleTimeout between them, each ReadTimeout when unset, as
-		// net/http.
+		// whose head it bounds whole, IdleTimeout between them, each
+		// ReadTimeout when unset, as net/http.
+		t0 := time.Now()
 		wait := hdrTimeout
 		if !first {
 			wait = idleTimeout
 		}
 		if wait > 0 {
-			c.nc.SetReadDeadline(time.Now().Add(wait))
+			c.nc.SetReadDeadline(t0.Add(wait))
 		} else {
 			c.nc.SetReadDeadline(time.Time{})
 		}
@@ -308,9 +309,11 @@ func (c *leanConn) serve() {
 		if !c.state.CompareAndSwap(connIdle, connActive) {
 			return // closed by a shutdown
 		}
-		t0 := time.Now()
-		if hdrTimeout > 0 {
-			c.nc.SetReadDeadline(t0.Add(hdrTimeout))
+		if !first {
+			t0 = time.Now()
+			if hdrTimeout > 0 {
+				c.nc.SetReadDeadline(t0.Add(hdrTimeout))
+			}
 		}
 		w, err := c.readRequest(t0, remote, lastPOST)
 		if err != nil {
