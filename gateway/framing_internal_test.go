@@ -3,6 +3,7 @@ package gateway
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/tls"
 	"io"
 	"log/slog"
@@ -146,6 +147,36 @@ func TestTLSListenerOutlivesTemporaryErrors(t *testing.T) {
 	case err := <-tl.errc:
 		t.Fatalf("a temporary error reached Serve: %v", err)
 	default:
+	}
+}
+
+// The lean loop's accept loop, too, backs off a temporary error and goes on.
+func TestLeanServerOutlivesTemporaryErrors(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fl := &flakyListener{Listener: ln}
+	srv := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }),
+		LeanHTTP1: true, Logger: slog.New(slog.DiscardHandler)}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, fl) }()
+	client := &http.Client{Transport: &http.Transport{}, Timeout: 5 * time.Second}
+	resp, err := client.Get("http://" + ln.Addr().String() + "/")
+	if err != nil {
+		t.Fatalf("after a temporary accept error: %v", err)
+	}
+	resp.Body.Close()
+	client.CloseIdleConnections()
+	select {
+	case err := <-done:
+		t.Fatalf("Serve returned after a temporary error: %v", err)
+	default:
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -79,13 +79,7 @@ func (s *leanServer) serve(ln net.Listener, h2 *connQueue) error {
 			if s.shutdown.Load() {
 				return http.ErrServerClosed
 			}
-			var te interface{ Temporary() bool }
-			if errors.As(err, &te) && te.Temporary() {
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				select {
-				case <-time.After(delay):
-				case <-s.done:
-				}
+			if backOff(err, &delay, s.done) {
 				continue
 			}
 			return err

@@ -49,15 +49,7 @@ func (l *tlsListener) acceptLoop() {
 	for {
 		c, err := l.Listener.Accept()
 		if err != nil {
-			var te interface{ Temporary() bool }
-			if errors.As(err, &te) && te.Temporary() && l.ctx.Err() == nil {
-				// Out of file descriptors and the like: back off, as
-				// net/http does, instead of spinning or giving up.
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				select {
-				case <-time.After(delay):
-				case <-l.ctx.Done():
-				}
+			if l.ctx.Err() == nil && backOff(err, &delay, l.ctx.Done()) {
 				continue
 			}
 			l.errc <- err
@@ -94,6 +86,25 @@ func (l *tlsListener) handshake(c net.Conn) {
 	case <-l.ctx.Done():
 		out.Close()
 	}
+}
+
+// backOff waits after a temporary Accept error (out of file descriptors
+// and the like), as net/http does, instead of spinning or giving up: 5ms,
+// doubling to a second, or until done. It reports whether err was
+// temporary; delay carries the wait from one error to the next.
+func backOff(err error, delay *time.Duration, done <-chan struct{}) bool {
+	var te interface{ Temporary() bool }
+	if !errors.As(err, &te) || !te.Temporary() {
+		return false
+	}
+	*delay = min(max(2**delay, 5*time.Millisecond), time.Second)
+	t := time.NewTimer(*delay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-done:
+	}
+	return true
 }
 
 // looksLikeHTTP reports whether the first bytes of what should have been
