@@ -210,6 +210,9 @@ type leanConn struct {
 	hijacked bool
 	// cur is the reply of the request being served, nil between requests.
 	cur *leanResponse
+	// writeDeadlineSet is set when a handler set a write deadline
+	// (http.ResponseController), which must not outlive its request.
+	writeDeadlineSet bool
 }
 
 // limitReader reads from the connection with a limit while a request head
@@ -297,7 +300,13 @@ func (c *leanConn) serve() {
 		// The head's limit counts from here, as net/http's, with the
 		// wait's read inside it.
 		c.r.remain = int64(hs.MaxHeaderBytes) + 4096
-		if _, err := c.br.Peek(1); err != nil {
+		// As net/http: 4 bytes before a request that follows another, so
+		// that a stray byte or two after a reply is not answered at once.
+		peek := 1
+		if !first {
+			peek = 4
+		}
+		if _, err := c.br.Peek(peek); err != nil {
 			return
 		}
 		if !c.state.CompareAndSwap(connIdle, connActive) {
@@ -307,6 +316,8 @@ func (c *leanConn) serve() {
 			t0 = time.Now()
 			if hdrTimeout > 0 {
 				c.nc.SetReadDeadline(t0.Add(hdrTimeout))
+			} else {
+				c.nc.SetReadDeadline(time.Time{})
 			}
 		}
 		w, err := c.readRequest(t0, remote, lastPOST)
@@ -463,6 +474,9 @@ func (c *leanConn) readRequest(t0 time.Time, remote string, lastPOST bool) (*lea
 	}
 	if d := hs.WriteTimeout; d > 0 {
 		c.nc.SetWriteDeadline(time.Now().Add(d))
+	} else if c.writeDeadlineSet {
+		c.nc.SetWriteDeadline(time.Time{})
+		c.writeDeadlineSet = false
 	}
 	w := &leanResponse{
 		c: c, req: req, cancel: cancel,
@@ -540,7 +554,7 @@ func (c *leanConn) refuse(err error) {
 		errors.As(err, &ne) && ne.Timeout(),
 		errors.As(err, &oe) && oe.Op == "read":
 		return
-	case strings.Contains(err.Error(), "unsupported transfer encoding"):
+	case strings.HasPrefix(err.Error(), "unsupported transfer encoding:"):
 		se = &statusError{http.StatusNotImplemented, "unsupported transfer encoding"}
 	default:
 		se = &statusError{http.StatusBadRequest, "the request could not be parsed"}
@@ -582,10 +596,14 @@ func (c *leanConn) serveRequest(w *leanResponse) {
 	}
 	if w.handlerFailed {
 		w.closeAfter = true
+		w.finished = true
 	} else {
 		w.handlerDone = true
 		w.finish()
 	}
+	// No automatic 100 Continue from here on: a body read left running
+	// would race the final flush for the writer.
+	w.noContinue()
 	// Reads of the body from here on fail; one in progress ends with the
 	// connection, or has ended with the body (see leanBody.shut).
 	w.body.over.Store(true)

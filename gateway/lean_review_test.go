@@ -210,3 +210,151 @@ func rawRoundTrip(t *testing.T, addr, raw string) string {
 	}
 	return string(b)
 }
+
+// The findings of a second review.
+
+// A header map kept from before WriteHeader and changed after it cannot
+// make the head announce a length other than the one the reply keeps to.
+func TestLeanHeldHeaderMap(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hdr := w.Header()
+		hdr.Set("Content-Length", "5")
+		w.WriteHeader(http.StatusOK)
+		hdr.Set("Content-Length", "50")
+		io.WriteString(w, "hello")
+	})
+	addr, _ := startServer(t, &gateway.Server{Handler: h, LeanHTTP1: true, Logger: quietLogger()})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n")
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	br := bufio.NewReader(c)
+	for _, path := range []string{"/a", "/b"} {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || string(b) != "hello" || resp.ContentLength != 5 {
+			t.Fatalf("%s: Content-Length %d, body %q, %v", path, resp.ContentLength, b, err)
+		}
+	}
+}
+
+// A reply to a request whose unread body is 256 KiB or more goes at once,
+// and the connection closes, rather than after reading that much (or
+// after ReadTimeout, for a client that waits for the reply first).
+func TestLeanLargeUnreadBody(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusUnauthorized) })
+	addr, _ := startServer(t, &gateway.Server{Handler: h, LeanHTTP1: true, ReadTimeout: -1, Logger: quietLogger()})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\n\r\n"+strings.Repeat("a", 1000))
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("no reply while the client waits: %v", err)
+	}
+	if resp.StatusCode != http.StatusUnauthorized || !resp.Close {
+		t.Fatalf("status %d, close %v; want 401 and Connection: close", resp.StatusCode, resp.Close)
+	}
+}
+
+// A write deadline a handler set does not outlive its request.
+func TestLeanWriteDeadlineIsPerRequest(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/a" {
+			http.NewResponseController(w).SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+		}
+		io.WriteString(w, "ok "+r.URL.Path)
+	})
+	addr, _ := startServer(t, &gateway.Server{Handler: h, LeanHTTP1: true, Logger: quietLogger()})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	br := bufio.NewReader(c)
+	for _, path := range []string{"/a", "/b"} {
+		if path == "/b" {
+			time.Sleep(300 * time.Millisecond) // past /a's deadline
+		}
+		io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: x\r\n\r\n")
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(b) != "ok "+path {
+			t.Fatalf("%s: %q", path, b)
+		}
+	}
+}
+
+// An automatic 100 Continue, written by a body read on another goroutine,
+// does not race the end of a reply cut by a panic, nor a Hijack (run with
+// -race).
+func TestLeanContinueRaces(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		h    http.HandlerFunc
+	}{
+		{"panic", func(w http.ResponseWriter, r *http.Request) {
+			go io.ReadAll(r.Body)
+			time.Sleep(5 * time.Millisecond)
+			panic(http.ErrAbortHandler)
+		}},
+		{"hijack", func(w http.ResponseWriter, r *http.Request) {
+			go io.ReadAll(r.Body)
+			conn, brw, err := http.NewResponseController(w).Hijack()
+			if err != nil {
+				return
+			}
+			brw.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+			brw.Flush()
+			conn.Close()
+		}},
+		{"103", func(w http.ResponseWriter, r *http.Request) {
+			go io.ReadAll(r.Body)
+			w.Header().Set("Link", "</a.css>; rel=preload")
+			w.WriteHeader(http.StatusEarlyHints)
+			io.WriteString(w, "ok")
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr, _ := startServer(t, &gateway.Server{Handler: tc.h, LeanHTTP1: true, Logger: quietLogger()})
+			for range 20 {
+				c, err := net.Dial("tcp", addr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")
+				time.Sleep(time.Millisecond)
+				io.WriteString(c, "hello")
+				c.SetReadDeadline(time.Now().Add(5 * time.Second))
+				io.Copy(io.Discard, c)
+				c.Close()
+			}
+		})
+	}
+}
+
+// As net/http, a request that follows another is awaited until 4 bytes
+// have come: a stray byte or two after a request is not answered.
+func TestLeanStrayBytesAfterRequest(t *testing.T) {
+	addr, _ := startServer(t, &gateway.Server{Handler: http.NotFoundHandler(), LeanHTTP1: true,
+		IdleTimeout: 300 * time.Millisecond, Logger: quietLogger()})
+	raw := rawRoundTrip(t, addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n0\n")
+	if n := strings.Count(raw, "HTTP/1.1 "); n != 1 {
+		t.Fatalf("%d replies, want 1 (the stray bytes unanswered):\n%s", n, raw)
+	}
+}

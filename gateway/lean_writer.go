@@ -66,6 +66,7 @@ type leanBody struct {
 	mu     sync.Mutex
 	closed bool
 	sawEOF bool
+	read   int64 // bytes read by the handler
 }
 
 func (b *leanBody) Read(p []byte) (int, error) {
@@ -82,6 +83,7 @@ func (b *leanBody) Read(p []byte) (int, error) {
 	}
 	b.w.writeContinue()
 	n, err := b.r.Read(p)
+	b.read += int64(n)
 	if err == io.EOF {
 		b.sawEOF = true
 	}
@@ -122,11 +124,33 @@ func (b *leanBody) shut() {
 	b.mu.Unlock()
 }
 
+// left is how much of a body of length n is unread; -1 when n is unknown
+// (chunked).
+func (b *leanBody) left(n int64) int64 {
+	if n < 0 {
+		return -1
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.sawEOF {
+		return 0
+	}
+	return n - b.read
+}
+
 // ended reports whether the body has been read to its end.
 func (b *leanBody) ended() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.sawEOF
+}
+
+// noContinue ends the chance of an automatic 100 Continue: the reply is
+// over, or the connection is someone else's.
+func (w *leanResponse) noContinue() {
+	w.continueMu.Lock()
+	w.canContinue = false
+	w.continueMu.Unlock()
 }
 
 // writeContinue sends 100 Continue if the client asked for it and no final
@@ -199,9 +223,11 @@ func (w *leanResponse) WriteHeader(code int) {
 
 // writeInterim sends a 1xx reply with the header as it stands.
 func (w *leanResponse) writeInterim(code int) {
+	// Under continueMu: an automatic 100 Continue, written by a body read
+	// on another goroutine, must not interleave with this one.
+	w.continueMu.Lock()
+	defer w.continueMu.Unlock()
 	if code == http.StatusContinue {
-		w.continueMu.Lock()
-		defer w.continueMu.Unlock()
 		w.canContinue = false
 	}
 	if w.finished {
@@ -388,11 +414,13 @@ func (w *leanResponse) sendHead(first []byte) error {
 		w.closeAfter = true
 	}
 
-	// The handler's framing fields are replaced by the server's own; its
-	// Content-Length stays when it is the one the reply keeps to.
-	if !hasCL {
-		drop |= dropCL
+	// The handler's framing fields are replaced by the server's own: the
+	// Content-Length sent is the one the reply is held to, even if the
+	// header changed after WriteHeader through a map the handler kept.
+	if hasCL && bodyAllowed(w.status) {
+		extra.contentLength = strconv.FormatInt(w.contentLength, 10)
 	}
+	drop |= dropCL
 	switch {
 	case head || !bodyAllowed(w.status):
 	case hasCL:
@@ -417,6 +445,11 @@ func (w *leanResponse) sendHead(first []byte) error {
 		switch {
 		case w.expectContinue && !w.body.ended():
 			w.closeAfter = true
+		case !w.fullDuplex && w.body.left(req.ContentLength) >= maxPostHandlerRead:
+			// Too much to read for a connection's sake, as net/http: the
+			// reply goes now and the connection closes.
+			w.closeAfter = true
+			w.body.over.Store(true)
 		case !w.fullDuplex:
 			if !w.body.discard() {
 				w.closeAfter = true
@@ -586,20 +619,20 @@ var errWriteAfterHandler = errors.New("gateway: write to a reply after its handl
 // those set with http.TrailerPrefix; nil when none.
 func (w *leanResponse) finalTrailers() http.Header {
 	var t http.Header
-	for _, k := range w.trailers {
-		if vv := w.header[k]; len(vv) > 0 {
-			if t == nil {
-				t = make(http.Header)
-			}
-			t[k] = vv
-		}
-	}
 	for k, vv := range w.header {
 		if name, ok := strings.CutPrefix(k, http.TrailerPrefix); ok {
 			if t == nil {
 				t = make(http.Header)
 			}
-			t[name] = vv
+			t[name] = append(t[name], vv...)
+		}
+	}
+	for _, k := range w.trailers {
+		if vv := w.header[k]; len(vv) > 0 {
+			if t == nil {
+				t = make(http.Header)
+			}
+			t[k] = append(t[k], vv...)
 		}
 	}
 	return t
@@ -635,6 +668,7 @@ func (w *leanResponse) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if c.hijacked {
 		return nil, nil, http.ErrHijacked
 	}
+	w.noContinue()
 	if w.wroteHeader && !w.headSent {
 		if err := w.sendHead(w.heldBody()); err != nil {
 			return nil, nil, err
@@ -643,15 +677,14 @@ func (w *leanResponse) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err := c.writer().Flush(); err != nil {
 		return nil, nil, err
 	}
-	w.continueMu.Lock()
-	w.canContinue = false
-	w.continueMu.Unlock()
 	c.hijacked = true
 	c.state.Store(connClosed)
 	c.s.untrack(c)
 	if scan := scanner(c.nc); scan != nil {
 		scan.stop() // what follows (a WebSocket, say) is not HTTP/1.x
 	}
+	// As net/http: the request's deadlines do not bound the connection's
+	// new life.
 	c.nc.SetDeadline(time.Time{})
 	// The buffers go with the connection: the reader may hold bytes the
 	// client sent after its request.
@@ -671,6 +704,7 @@ func (w *leanResponse) SetWriteDeadline(d time.Time) error {
 	if w.c.hijacked {
 		return http.ErrHijacked
 	}
+	w.c.writeDeadlineSet = true // cleared for the next request
 	return w.c.nc.SetWriteDeadline(d)
 }
 

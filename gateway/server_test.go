@@ -326,6 +326,44 @@ func TestShutdownClosesUpgradedConnections(t *testing.T) {
 	}
 }
 
+// TestUpgradedConnectionOutlivesReadTimeout: ReadTimeout bounds reading a
+// request, not the life of a connection switched to another protocol (a
+// WebSocket idles for minutes between messages).
+func TestUpgradedConnectionOutlivesReadTimeout(t *testing.T) {
+	echo := gateway.HandlerFunc(func(ctx context.Context, req *gateway.Request) (*gateway.Response, error) {
+		gwEnd, backendEnd := net.Pipe()
+		go func() {
+			defer backendEnd.Close()
+			io.Copy(backendEnd, backendEnd)
+		}()
+		h := http.Header{"Connection": {"Upgrade"}, "Upgrade": {"echo"}}
+		return &gateway.Response{Status: http.StatusSwitchingProtocols, Header: h, Body: gwEnd}, nil
+	})
+	const timeout = 200 * time.Millisecond
+	srv := &gateway.Server{Handler: gateway.NewPipeline(echo), ReadTimeout: timeout, ReadHeaderTimeout: timeout, WriteTimeout: timeout, Logger: quietLogger()}
+	addr, _ := startServer(t, srv)
+
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	io.WriteString(conn, "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("handshake: %v %v", resp, err)
+	}
+	for i := range 2 {
+		time.Sleep(3 * timeout) // idle past every server timeout
+		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		io.WriteString(conn, "ping\n")
+		if line, err := br.ReadString('\n'); err != nil || line != "ping\n" {
+			t.Fatalf("echo %d after idling: %q %v", i, line, err)
+		}
+	}
+}
+
 // fetchText fetches url with client and returns the status and body.
 func fetchText(client *http.Client, url string) (int, string, error) {
 	resp, err := client.Get(url)
