@@ -358,3 +358,24 @@ func TestLeanStrayBytesAfterRequest(t *testing.T) {
 		t.Fatalf("%d replies, want 1 (the stray bytes unanswered):\n%s", n, raw)
 	}
 }
+
+// The Content-Length sent is the handler's value when that is the length
+// the reply keeps to, and the length itself otherwise: one field, always.
+func TestLeanContentLengthValue(t *testing.T) {
+	for _, tc := range []struct{ set, want string }{
+		{"5", "5"},
+		{"+5", "5"},
+		{"05", "5"},
+	} {
+		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Length", tc.set)
+			io.WriteString(w, "hello")
+		})
+		addr, _ := startServer(t, &gateway.Server{Handler: h, LeanHTTP1: true, Logger: quietLogger()})
+		raw := rawRoundTrip(t, addr, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+		head, _, _ := strings.Cut(raw, "\r\n\r\n")
+		if strings.Count(head, "Content-Length:") != 1 || !strings.Contains(head, "\r\nContent-Length: "+tc.want+"\r\n") {
+			t.Errorf("handler's %q: head\n%s", tc.set, head)
+		}
+	}
+}

@@ -417,8 +417,8 @@ func (w *leanResponse) sendHead(first []byte) error {
 	// The handler's framing fields are replaced by the server's own: the
 	// Content-Length sent is the one the reply is held to, even if the
 	// header changed after WriteHeader through a map the handler kept.
-	if hasCL && bodyAllowed(w.status) {
-		extra.contentLength = strconv.FormatInt(w.contentLength, 10)
+	if hasCL && bodyAllowed(w.status) && extra.contentLength == "" {
+		extra.contentLength = lengthValue(h["Content-Length"], w.contentLength)
 	}
 	drop |= dropCL
 	switch {
@@ -513,6 +513,20 @@ func (w *leanResponse) sendHead(first []byte) error {
 		*w.pre = (*w.pre)[:0]
 	}
 	return nil
+}
+
+// lengthValue is the Content-Length field value for n: the handler's own
+// when it is exactly that (no copy), else n formatted.
+func lengthValue(vv []string, n int64) string {
+	if len(vv) == 1 {
+		v := vv[0]
+		if v != "" && '1' <= v[0] && v[0] <= '9' || v == "0" {
+			if m, err := strconv.ParseInt(v, 10, 64); err == nil && m == n {
+				return v
+			}
+		}
+	}
+	return strconv.FormatInt(n, 10)
 }
 
 // The fields of a handler's header that the server leaves out, by a mask
