@@ -20,9 +20,8 @@ import (
 // net/http's (Server.LeanHTTP1). Requests are parsed by http.ReadRequest,
 // net/http's own parser, and checked as net/http's server checks them; the
 // difference is in what runs around the handler: one goroutine per
-// connection and no background read while the handler runs, the reply
-// buffered in one writer, and no per-request allocations for the
-// connection's bookkeeping.
+// connection, no background read while the handler runs, and the reply
+// buffered in one writer taken from a pool for each reply.
 //
 // Without the background read, a client that goes away is noticed when its
 // reply is written, not while the handler waits: the request's context is
